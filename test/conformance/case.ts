@@ -1,0 +1,16 @@
+// A conformance case is written once and run twice: by ava on Node (test/conformance.test.ts) and
+// inside the real XS engine (test/xs/conformance.test.ts). Cases use only device-safe code: no Node
+// built-ins, no ava. They throw on failure (see check.ts).
+
+import type { CryptoPort } from "../../sdk/ports/crypto";
+
+export interface ConformanceEnv {
+  /** The crypto port of the platform: node:crypto on Node, @noble inside XS. */
+  readonly crypto: CryptoPort;
+  readonly platform: "node" | "xs";
+}
+
+export interface ConformanceCase {
+  readonly name: string;
+  run(env: ConformanceEnv): void;
+}
