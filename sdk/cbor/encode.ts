@@ -253,10 +253,12 @@ export function compareKeys(a: CborKey, b: CborKey): number {
   const classB = keyClass(b);
   if (classA !== classB) return classA - classB;
   if (classA === 2) return compareText(a as string, b as string);
-  if (a === b) return 0;
-  const less = a < b;
-  if (classA === 0) return less ? -1 : 1;
-  return less ? 1 : -1; // negative: -1 encodes as argument 0, so values closer to zero sort first
+  // Compare numerically, so that 1 and 1n are the same key. Negative integers encode -1 as argument
+  // 0, so values closer to zero sort first.
+  const direction = classA === 0 ? 1 : -1;
+  if (a < b) return -direction;
+  if (a > b) return direction;
+  return 0;
 }
 
 function keyClass(k: CborKey): number {

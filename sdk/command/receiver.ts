@@ -1,0 +1,80 @@
+// Receiving a signed command on the device. Order matters: authenticate first (nothing in the payload
+// is read before the signature checks), then the claims that bind the message to this device, door and
+// time, then replay, and only then the door dispatch — the same path application code uses.
+
+import { GatehouseError } from "../errors";
+import { toHex } from "../bytes";
+import { verifySign1 } from "../cose/sign1";
+import type { CryptoPort } from "../ports/crypto";
+import type { ClockPort } from "../ports/clock";
+import type { TrustList } from "../trust";
+import type { DeviceRuntime, Outcome } from "../doors/runtime";
+import { COMMAND_AAD, COMMAND_LIMITS, decodeCommand, type Command } from "./envelope";
+import { ReplayWindow } from "./replay";
+
+export interface CommandReceiverOptions {
+  deviceId: string;
+  crypto: CryptoPort;
+  clock: ClockPort;
+  trust: TrustList;
+  runtime: DeviceRuntime;
+  replay?: ReplayWindow;
+  /** Oldest issued-at accepted, when the device has trusted time (default 300 s). */
+  maxAgeSeconds?: number;
+  /** How far in the future issued-at may be (default 30 s). */
+  clockSkewSeconds?: number;
+  /** Called when a sequence number is consumed (to persist the replay window). */
+  onAccepted?: (sender: string, seq: number) => void;
+}
+
+export interface CommandResult {
+  /** The signer's kid in hex, once the signature verified. */
+  readonly sender?: string;
+  readonly command?: Command;
+  readonly outcome: Outcome;
+}
+
+export class CommandReceiver {
+  readonly replay: ReplayWindow;
+  private readonly options: CommandReceiverOptions;
+
+  constructor(options: CommandReceiverOptions) {
+    this.options = options;
+    this.replay = options.replay ?? new ReplayWindow();
+  }
+
+  /** Handles one command message. `expectedDoor` is the door the transport addressed, if any. */
+  receive(message: Uint8Array, expectedDoor?: string): CommandResult {
+    const o = this.options;
+    let sender: string | undefined;
+    let command: Command | undefined;
+    try {
+      const verified = verifySign1(o.crypto, message, o.trust, { tag: "required", externalAad: COMMAND_AAD, limits: COMMAND_LIMITS });
+      sender = toHex(verified.key.kid);
+      command = decodeCommand(verified.payload);
+      this.checkBinding(command, expectedDoor);
+      this.replay.check(sender, command.seq);
+      this.replay.accept(sender, command.seq);
+      o.onAccepted?.(sender, command.seq);
+    } catch (e) {
+      const error = e instanceof GatehouseError ? e : new GatehouseError("internal", String(e));
+      o.runtime.refuse(error.code, sender ?? "unknown", command?.door, command?.op);
+      return { sender, command, outcome: { ok: false, code: error.code, message: error.message } };
+    }
+    const role = o.trust.roleOf(sender);
+    const outcome = o.runtime.dispatch({ principal: { id: sender, role: role ?? "view" }, door: command.door, op: command.op, args: command.args });
+    return { sender, command, outcome };
+  }
+
+  private checkBinding(command: Command, expectedDoor: string | undefined): void {
+    const o = this.options;
+    if (command.device !== o.deviceId) throw new GatehouseError("wrong-device", `command is for device "${command.device}"`);
+    if (expectedDoor !== undefined && command.door !== expectedDoor) throw new GatehouseError("wrong-door", `command for door "${command.door}" arrived for "${expectedDoor}"`);
+    const nowMs = o.clock.wallTime();
+    if (nowMs === undefined) return; // no trusted time: the replay window alone guards freshness
+    const now = Math.floor(nowMs / 1000);
+    if (command.issuedAt > now + (o.clockSkewSeconds ?? 30)) throw new GatehouseError("not-yet-valid", `issued-at ${command.issuedAt} is in the future`);
+    if (now - command.issuedAt > (o.maxAgeSeconds ?? 300)) throw new GatehouseError("stale", `issued ${now - command.issuedAt} s ago`);
+    if (command.expiresAt !== undefined && now >= command.expiresAt) throw new GatehouseError("expired", `expired at ${command.expiresAt}`);
+  }
+}

@@ -1,0 +1,7 @@
+// Every conformance case, in one list: run on Node by test/conformance.test.ts and inside XS by
+// test/xs/conformance.test.ts.
+import type { ConformanceCase } from "./case";
+import { cborCases } from "./cbor.cases";
+import { coseCases } from "./cose.cases";
+
+export const allCases: ConformanceCase[] = [...cborCases, ...coseCases];
