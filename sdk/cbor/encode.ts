@@ -229,7 +229,13 @@ function writeMap(w: Writer, entries: [CborKey | string, CborValue][], depth: nu
       fail("cbor-key-type", "map keys must be integers or text");
     }
   }
-  if (entries.length > 1) entries.sort(compareEntries);
+  if (entries.length > 1) {
+    entries.sort(compareEntries);
+    // Duplicates are found after sorting: a sort may compare an element with itself (XS does).
+    for (let i = 1; i < entries.length; i++) {
+      if (compareKeys(entries[i - 1][0], entries[i][0]) === 0) fail("cbor-duplicate-key", `duplicate map key ${String(entries[i][0])}`);
+    }
+  }
   w.head(MAJOR_MAP, entries.length);
   for (let i = 0; i < entries.length; i++) {
     writeValue(w, entries[i][0], depth + 1);
@@ -238,9 +244,7 @@ function writeMap(w: Writer, entries: [CborKey | string, CborValue][], depth: nu
 }
 
 function compareEntries(a: [CborKey, CborValue], b: [CborKey, CborValue]): number {
-  const order = compareKeys(a[0], b[0]);
-  if (order === 0) fail("cbor-duplicate-key", `duplicate map key ${String(a[0])}`);
-  return order;
+  return compareKeys(a[0], b[0]);
 }
 
 /**

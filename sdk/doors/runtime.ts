@@ -29,7 +29,9 @@ export interface DoorRequest {
   readonly args?: unknown;
 }
 
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
+export type Outcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly detail?: unknown };
 
 export interface RuntimeOptions {
   events: SecurityEventLog;
@@ -73,7 +75,7 @@ export class DeviceRuntime {
     try {
       outcome = { ok: true, value: this.run(request) };
     } catch (e) {
-      outcome = e instanceof GatehouseError ? { ok: false, code: e.code, message: e.message } : { ok: false, code: "door-failed", message: String((e as Error)?.message ?? e) };
+      outcome = e instanceof GatehouseError ? { ok: false, code: e.code, message: e.message, detail: e.detail } : { ok: false, code: "door-failed", message: String((e as Error)?.message ?? e) };
     }
     this.events.record({
       code: outcome.ok ? "allowed" : outcome.code,
@@ -116,7 +118,7 @@ export class DeviceRuntime {
 }
 
 function outcomeValue(outcome: Outcome): unknown {
-  if (!outcome.ok) throw new GatehouseError(outcome.code, outcome.message);
+  if (!outcome.ok) throw new GatehouseError(outcome.code, outcome.message, outcome.detail);
   return outcome.value;
 }
 

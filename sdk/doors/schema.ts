@@ -54,11 +54,14 @@ export type ActionInput<S extends DoorSchema, A extends ActionName<S>> = Infer<S
 export type ActionOutput<S extends DoorSchema, A extends ActionName<S>> = Infer<S["actions"][A]["output"]>;
 export type EventData<S extends DoorSchema, E extends EventName<S>> = Infer<S["events"][E]["data"]>;
 
+/** An action with no output may be implemented by a function that returns nothing. */
+type HandlerResult<T> = [T] extends [undefined] ? void : T;
+
 /** What a door's implementation provides: a getter per property, a setter per writable one, a function per action. */
 export interface DoorImplementation<S extends DoorSchema> {
   read: { [P in PropertyName<S>]: () => PropertyValue<S, P> };
   write: { [P in WritablePropertyName<S>]: (value: PropertyValue<S, P>) => void };
-  invoke: { [A in ActionName<S>]: (input: ActionInput<S, A>) => ActionOutput<S, A> };
+  invoke: { [A in ActionName<S>]: (input: ActionInput<S, A>) => HandlerResult<ActionOutput<S, A>> };
 }
 
 export type OperationVerb = "read" | "write" | "invoke";

@@ -3,5 +3,6 @@
 import type { ConformanceCase } from "./case";
 import { cborCases } from "./cbor.cases";
 import { coseCases } from "./cose.cases";
+import { doorCases } from "./doors.cases";
 
-export const allCases: ConformanceCase[] = [...cborCases, ...coseCases];
+export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases];
