@@ -55,15 +55,16 @@ export class SecurityEventLog {
     this.lastRefill = this.clock.monotonic();
   }
 
-  record(input: SecurityEventInput): void {
-    if (input.allowed && !this.recordAllowed) return;
+  /** Records an attempt; returns whether an event left (false: not recorded, or dropped by the rate limit). */
+  record(input: SecurityEventInput): boolean {
+    if (input.allowed && !this.recordAllowed) return false;
     const now = this.clock.monotonic();
     this.tokens = Math.min(this.burst, this.tokens + (now - this.lastRefill) * this.ratePerMs);
     this.lastRefill = now;
     if (this.tokens < 1) {
       this.pendingSuppressed++;
       this.suppressed++;
-      return;
+      return false;
     }
     this.tokens -= 1;
     const event: SecurityEvent = {
@@ -79,5 +80,6 @@ export class SecurityEventLog {
     this.pendingSuppressed = 0;
     this.delivered++;
     this.sink(event);
+    return true;
   }
 }

@@ -32,11 +32,19 @@ export interface CommandResult {
   readonly sender?: string;
   readonly command?: Command;
   readonly outcome: Outcome;
+  /** A repeated delivery of a command already executed: `outcome` is the first one's. */
+  readonly duplicate?: boolean;
+  /** For a refusal before dispatch: whether its security event passed the rate limit. */
+  readonly reported?: boolean;
 }
+
+/** How many recent outcomes are kept to answer QoS 1 redeliveries. */
+const RECENT_RESULTS = 16;
 
 export class CommandReceiver {
   readonly replay: ReplayWindow;
   private readonly options: CommandReceiverOptions;
+  private readonly recent = new Map<string, Outcome>();
 
   constructor(options: CommandReceiverOptions) {
     this.options = options;
@@ -58,12 +66,21 @@ export class CommandReceiver {
       o.onAccepted?.(sender, command.seq);
     } catch (e) {
       const error = e instanceof GatehouseError ? e : new GatehouseError("internal", String(e));
-      o.runtime.refuse(error.code, sender ?? "unknown", command?.door, command?.op);
-      return { sender, command, outcome: { ok: false, code: error.code, message: error.message } };
+      // The same signed command delivered again (QoS 1 redelivery): answer with the first outcome.
+      const earlier = error.code === "replayed" && sender !== undefined && command ? this.recent.get(`${sender}:${command.seq}`) : undefined;
+      if (earlier) return { sender, command, outcome: earlier, duplicate: true };
+      const reported = o.runtime.refuse(error.code, sender ?? "unknown", command?.door, command?.op);
+      return { sender, command, outcome: { ok: false, code: error.code, message: error.message }, reported };
     }
     const role = o.trust.roleOf(sender);
     const outcome = o.runtime.dispatch({ principal: { id: sender, role: role ?? "view" }, door: command.door, op: command.op, args: command.args });
+    this.remember(`${sender}:${command.seq}`, outcome);
     return { sender, command, outcome };
+  }
+
+  private remember(key: string, outcome: Outcome): void {
+    if (this.recent.size >= RECENT_RESULTS) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.set(key, outcome);
   }
 
   private checkBinding(command: Command, expectedDoor: string | undefined): void {

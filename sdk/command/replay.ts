@@ -13,7 +13,8 @@ interface SenderWindow {
   seen: number;
 }
 
-export type ReplayState = Record<string, [highest: number, seen: number]>;
+/** Sender -> [highest accepted, bitmap]: plain CBOR data, persisted as is. */
+export type ReplayState = Map<string, [highest: number, seen: number]>;
 
 export class ReplayWindow {
   private readonly width: number;
@@ -55,16 +56,21 @@ export class ReplayWindow {
 
   /** Plain data to persist, so a restart keeps the window. */
   snapshot(): ReplayState {
-    const state: ReplayState = {};
-    for (const [sender, w] of this.senders) state[sender] = [w.highest, w.seen];
+    const state: ReplayState = new Map();
+    for (const [sender, w] of this.senders) state.set(sender, [w.highest, w.seen]);
     return state;
   }
 
-  restore(state: ReplayState): void {
-    this.senders.clear();
-    for (const sender of Object.keys(state)) {
-      const [highest, seen] = state[sender];
-      this.senders.set(sender, { highest, seen: seen >>> 0 });
+  /** Restores a snapshot (as decoded from storage); anything malformed is refused, not half-applied. */
+  restore(state: unknown): void {
+    if (!(state instanceof Map)) fail("storage-corrupt", "replay state is not a map");
+    const senders = new Map<string, SenderWindow>();
+    for (const [sender, entry] of state) {
+      const ok = typeof sender === "string" && Array.isArray(entry) && entry.length === 2 && Number.isSafeInteger(entry[0]) && entry[0] >= 0 && Number.isInteger(entry[1]) && entry[1] >= 0;
+      if (!ok) fail("storage-corrupt", "replay state entry is malformed");
+      senders.set(sender, { highest: entry[0], seen: entry[1] >>> 0 });
     }
+    this.senders.clear();
+    for (const [sender, w] of senders) this.senders.set(sender, w);
   }
 }

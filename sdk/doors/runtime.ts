@@ -87,9 +87,9 @@ export class DeviceRuntime {
     return outcome;
   }
 
-  /** Records a refusal that happened before dispatch (signature, replay, ...). */
-  refuse(code: string, principal: string, door?: string, op?: string): void {
-    this.events.record({ code, allowed: false, principal, door, op });
+  /** Records a refusal that happened before dispatch (signature, replay, ...); true if its event left. */
+  refuse(code: string, principal: string, door?: string, op?: string): boolean {
+    return this.events.record({ code, allowed: false, principal, door, op });
   }
 
   private run(request: DoorRequest): unknown {

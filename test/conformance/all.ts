@@ -4,5 +4,6 @@ import type { ConformanceCase } from "./case";
 import { cborCases } from "./cbor.cases";
 import { coseCases } from "./cose.cases";
 import { doorCases } from "./doors.cases";
+import { sessionCases } from "./session.cases";
 
-export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases];
+export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases, ...sessionCases];

@@ -1,0 +1,205 @@
+// A Gatehouse device: doors, the command receiver, security events and the MQTT session, wired
+// together over the platform's ports. The same class runs on the ESP32 (Moddable ports), in the host
+// simulator (Node ports) and in the XS conformance run.
+
+import { decode } from "./cbor/decode";
+import { encode } from "./cbor/encode";
+import type { CborObject, CborValue } from "./cbor/types";
+import type { CoseKey } from "./cose/key";
+import { CommandReceiver, type CommandResult } from "./command/receiver";
+import { ReplayWindow } from "./command/replay";
+import { describeDoor } from "./doors/describe";
+import { DeviceRuntime, type LocalDoor } from "./doors/runtime";
+import type { DoorImplementation, DoorSchema } from "./doors/schema";
+import { SecurityEventLog, type SecurityEvent } from "./events";
+import type { ClockPort } from "./ports/clock";
+import type { CryptoPort } from "./ports/crypto";
+import { BoundedStorage, type StoragePort } from "./ports/storage";
+import type { TimerPort } from "./ports/timer";
+import type { TransportPort } from "./ports/transport";
+import { signPublication, type PublicationBody, type PublicationKind } from "./session/messages";
+import { PersistentSequence } from "./session/sequence";
+import { DeviceSession, type SessionState } from "./session/session";
+import type { TrustList } from "./trust";
+
+export interface DeviceOptions {
+  id: string;
+  /** The device's private key (signs everything it publishes). */
+  key: CoseKey;
+  /** The operators this device accepts commands from. */
+  trust: TrustList;
+  crypto: CryptoPort;
+  clock: ClockPort;
+  timers: TimerPort;
+  storage: StoragePort;
+  transport: TransportPort;
+  firmware: string;
+  patch?: number;
+  /** Security epoch: the minimum build generation this device accepts (anti-downgrade). */
+  epoch?: number;
+  topicPrefix?: string;
+  queueLimit?: number;
+  keepAlive?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Report allowed attempts as security events too. */
+  recordAllowed?: boolean;
+  eventsPerSecond?: number;
+  eventBurst?: number;
+  username?: string;
+  password?: Uint8Array;
+  onStateChange?(state: SessionState, detail: string): void;
+}
+
+const KEY_PUBLICATION_SEQ = "pubseq";
+const KEY_REPLAY = "replay";
+
+export class Device {
+  readonly id: string;
+  readonly runtime: DeviceRuntime;
+  readonly receiver: CommandReceiver;
+  readonly session: DeviceSession;
+  readonly events: SecurityEventLog;
+  /** Publications dropped by the offline queue since boot, per kind. */
+  readonly dropped: Record<string, number> = {};
+  private droppedUnreported = 0;
+  private readonly options: DeviceOptions;
+  private readonly storage: StoragePort;
+  private readonly sequence: PersistentSequence;
+
+  constructor(options: DeviceOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.storage = new BoundedStorage(options.storage);
+    this.sequence = new PersistentSequence(this.storage, KEY_PUBLICATION_SEQ);
+    this.events = new SecurityEventLog({
+      clock: options.clock,
+      sink: (event) => this.publishEvent(event),
+      recordAllowed: options.recordAllowed,
+      ratePerSecond: options.eventsPerSecond,
+      burst: options.eventBurst,
+    });
+    this.runtime = new DeviceRuntime({
+      events: this.events,
+      onDoorEvent: (door, event, data) => this.publish("telemetry", { door, event, data: data as CborValue, time: options.clock.wallTime() ?? null }),
+    });
+    const replay = new ReplayWindow();
+    const saved = this.storage.read(KEY_REPLAY);
+    if (saved) replay.restore(decode(saved));
+    this.receiver = new CommandReceiver({
+      deviceId: options.id,
+      crypto: options.crypto,
+      clock: options.clock,
+      trust: options.trust,
+      runtime: this.runtime,
+      replay,
+      // Persist the window before the command runs: a crash right after cannot make it acceptable again.
+      onAccepted: () => this.storage.write(KEY_REPLAY, encode(replay.snapshot())),
+    });
+    this.session = new DeviceSession({
+      deviceId: options.id,
+      transport: options.transport,
+      timers: options.timers,
+      topicPrefix: options.topicPrefix,
+      queueLimit: options.queueLimit,
+      keepAlive: options.keepAlive,
+      backoffInitialMs: options.backoffInitialMs,
+      backoffMaxMs: options.backoffMaxMs,
+      username: options.username,
+      password: options.password,
+      prepareConnection: () => this.prepareConnection(),
+      onCommand: (door, message) => this.handleCommand(door, message),
+      onDropped: (kind) => {
+        this.dropped[kind] = (this.dropped[kind] ?? 0) + 1;
+        this.droppedUnreported++;
+      },
+      onStateChange: (state, detail) => {
+        if (state === "online") this.reportDrops();
+        options.onStateChange?.(state, detail);
+      },
+    });
+  }
+
+  register<const S extends DoorSchema>(schema: S, implementation: DoorImplementation<S>): LocalDoor<S> {
+    return this.runtime.register(schema, implementation);
+  }
+
+  start(): void {
+    this.session.start();
+  }
+
+  stop(graceful = true): void {
+    this.session.stop(graceful);
+  }
+
+  /** Runs one command message (as the session delivers it) and publishes its result. */
+  handleCommand(door: string, message: Uint8Array): CommandResult {
+    const result = this.receiver.receive(message, door);
+    // A refusal whose event the rate limit dropped gets no result either: floods stay cheap.
+    if (result.outcome.ok || result.duplicate || result.reported !== false) this.publishResult(message, result);
+    return result;
+  }
+
+  private publishResult(message: Uint8Array, result: CommandResult): void {
+    const body: CborObject = { ref: this.options.crypto.sha256(message).subarray(0, 8), ok: result.outcome.ok };
+    if (result.sender !== undefined) body.sender = result.sender;
+    if (result.command) {
+      body.cmdSeq = result.command.seq;
+      body.door = result.command.door;
+      body.op = result.command.op;
+    }
+    if (result.outcome.ok) {
+      if (result.outcome.value !== undefined) body.value = result.outcome.value as CborValue;
+    } else {
+      body.code = result.outcome.code;
+      body.message = result.outcome.message;
+    }
+    this.publish("result", body);
+  }
+
+  private publishEvent(event: SecurityEvent): void {
+    this.publish("event", {
+      code: event.code,
+      allowed: event.allowed,
+      principal: event.principal,
+      door: event.door ?? null,
+      op: event.op ?? null,
+      time: event.time,
+      uptime: event.uptime,
+      suppressed: event.suppressed,
+    });
+  }
+
+  /** Signs and queues a publication of `kind` with the common fields. */
+  publish(kind: PublicationKind, fields: CborObject): void {
+    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next() };
+    this.session.publish(kind, signPublication(this.options.crypto, this.options.key, kind, body));
+  }
+
+  private reportDrops(): void {
+    if (this.droppedUnreported === 0) return;
+    this.droppedUnreported = 0;
+    this.runtime.refuse("queue-dropped", "local");
+  }
+
+  private prepareConnection(): { death: Uint8Array; birth: Uint8Array } {
+    const o = this.options;
+    const session = this.sequence.next();
+    const sign = (kind: PublicationKind, fields: CborObject, seq: number) =>
+      signPublication(o.crypto, o.key, kind, { ...fields, device: this.id, seq });
+    const death = sign("death", { session }, session);
+    const birth = sign(
+      "birth",
+      {
+        session,
+        firmware: o.firmware,
+        patch: o.patch ?? 0,
+        epoch: o.epoch ?? 0,
+        doors: this.runtime.schemas().map(describeDoor),
+        dropped: { ...this.dropped },
+      },
+      this.sequence.next(),
+    );
+    return { death, birth };
+  }
+}

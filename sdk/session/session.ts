@@ -1,0 +1,196 @@
+// The device's MQTT session (docs/protocol.md section 6): connect with the death message as will,
+// subscribe to commands, publish the birth, then deliver queued publications at QoS 1 until the broker
+// acknowledges each. While offline, publications wait in a bounded queue; the oldest is dropped and
+// counted when it is full. Reconnects back off exponentially with full jitter.
+
+import type { PublicationKind } from "./messages";
+import { TOPIC_OF_KIND } from "./messages";
+import type { TimerHandle, TimerPort } from "../ports/timer";
+import type { TransportPort } from "../ports/transport";
+
+export type SessionState = "stopped" | "connecting" | "online" | "waiting";
+
+export interface SessionOptions {
+  deviceId: string;
+  transport: TransportPort;
+  timers: TimerPort;
+  topicPrefix?: string;
+  /** Seconds (default 30). */
+  keepAlive?: number;
+  /** First retry delay bound in ms (default 500); doubles per attempt up to backoffMaxMs (default 30 s). */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Publications kept while offline or unacknowledged (default 64). */
+  queueLimit?: number;
+  /** QoS 1 publications on the wire at once (default 16). */
+  maxInFlight?: number;
+  /** A number in [0, 1) for jitter (default Math.random; not security-relevant). */
+  random?: () => number;
+  username?: string;
+  password?: Uint8Array;
+  /** Builds the signed death (the will) and birth of a new connection. */
+  prepareConnection(): { death: Uint8Array; birth: Uint8Array };
+  onCommand(door: string, message: Uint8Array): void;
+  onDropped?(kind: PublicationKind): void;
+  onStateChange?(state: SessionState, detail: string): void;
+}
+
+interface Queued {
+  readonly kind: PublicationKind;
+  readonly payload: Uint8Array;
+  /** 0 until first sent; then kept, so a resend after reconnect reuses it with DUP set. */
+  packetId: number;
+  sentOnThisConnection: boolean;
+}
+
+export class DeviceSession {
+  state: SessionState = "stopped";
+  /** Connections made since start. */
+  connects = 0;
+  private readonly o: Required<Omit<SessionOptions, "username" | "password" | "onDropped" | "onStateChange">> & SessionOptions;
+  private readonly queue: Queued[] = [];
+  private attempt = 0;
+  private nextPacketId = 1;
+  private retryTimer: TimerHandle | undefined;
+  private death: Uint8Array | undefined;
+  private readonly topicBase: string;
+
+  constructor(options: SessionOptions) {
+    this.o = {
+      ...options,
+      topicPrefix: options.topicPrefix ?? "gh",
+      keepAlive: options.keepAlive ?? 30,
+      backoffInitialMs: options.backoffInitialMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 30000,
+      queueLimit: options.queueLimit ?? 64,
+      maxInFlight: options.maxInFlight ?? 16,
+      random: options.random ?? Math.random,
+    };
+    this.topicBase = `${this.o.topicPrefix}/${options.deviceId}/`;
+  }
+
+  topic(kind: PublicationKind): string {
+    return this.topicBase + TOPIC_OF_KIND[kind];
+  }
+
+  start(): void {
+    if (this.state !== "stopped") return;
+    this.connect();
+  }
+
+  /** Stops the session. `graceful`: publish the death and DISCONNECT; otherwise drop the link (the broker sends the will). */
+  stop(graceful = true): void {
+    const wasOnline = this.state === "online";
+    this.setState("stopped", "stopped by the device");
+    if (this.retryTimer !== undefined) this.o.timers.clear(this.retryTimer);
+    this.retryTimer = undefined;
+    if (wasOnline && graceful && this.death) this.o.transport.publish(this.topic("death"), this.death, 1, true, this.allocatePacketId(), false);
+    this.o.transport.close(graceful);
+  }
+
+  /** Queues a signed publication; it is sent now when online, else when the session comes back. */
+  publish(kind: PublicationKind, payload: Uint8Array): void {
+    if (this.queue.length >= this.o.queueLimit) {
+      const dropped = this.queue.shift() as Queued;
+      this.o.onDropped?.(dropped.kind);
+    }
+    this.queue.push({ kind, payload, packetId: 0, sentOnThisConnection: false });
+    if (this.state === "online") this.flush();
+  }
+
+  /** Publications waiting for the broker's acknowledgement or for a connection. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private setState(state: SessionState, detail: string): void {
+    this.state = state;
+    this.o.onStateChange?.(state, detail);
+  }
+
+  private connect(): void {
+    this.retryTimer = undefined;
+    this.setState("connecting", `attempt ${this.attempt + 1}`);
+    const { death, birth } = this.o.prepareConnection();
+    this.death = death;
+    this.o.transport.open(
+      {
+        clientId: this.o.deviceId,
+        keepAlive: this.o.keepAlive,
+        cleanSession: false,
+        will: { topic: this.topic("death"), payload: death, qos: 1, retain: true },
+        username: this.o.username,
+        password: this.o.password,
+      },
+      {
+        onConnected: () => this.connected(birth),
+        onMessage: (topic, payload) => this.message(topic, payload),
+        onAcknowledged: (packetId) => this.acknowledged(packetId),
+        onClosed: (reason) => this.closed(reason),
+      },
+    );
+  }
+
+  private connected(birth: Uint8Array): void {
+    if (this.state !== "connecting") return;
+    this.attempt = 0;
+    this.connects++;
+    // The birth goes first; then everything queued, in order (a publish made from the state callback
+    // below joins the queue behind them).
+    const t = this.o.transport;
+    t.subscribe([`${this.topicBase}cmd/+`], 1, this.allocatePacketId());
+    t.publish(this.topic("birth"), birth, 1, true, this.allocatePacketId(), false);
+    for (const item of this.queue) item.sentOnThisConnection = false;
+    this.setState("online", "connected");
+    this.flush();
+  }
+
+  private flush(): void {
+    let inFlight = 0;
+    for (const item of this.queue) {
+      if (inFlight >= this.o.maxInFlight) return;
+      if (!item.sentOnThisConnection) {
+        const duplicate = item.packetId !== 0;
+        if (!duplicate) item.packetId = this.allocatePacketId();
+        item.sentOnThisConnection = true;
+        this.o.transport.publish(this.topic(item.kind), item.payload, 1, false, item.packetId, duplicate);
+      }
+      inFlight++;
+    }
+  }
+
+  private acknowledged(packetId: number): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      if (this.queue[i].packetId === packetId && this.queue[i].sentOnThisConnection) {
+        this.queue.splice(i, 1);
+        this.flush();
+        return;
+      }
+    }
+  }
+
+  private message(topic: string, payload: Uint8Array): void {
+    const prefix = `${this.topicBase}cmd/`;
+    if (!topic.startsWith(prefix)) return;
+    const door = topic.slice(prefix.length);
+    if (door.length === 0 || door.indexOf("/") >= 0) return;
+    this.o.onCommand(door, payload);
+  }
+
+  private closed(reason: string): void {
+    if (this.state === "stopped") return;
+    const bound = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** Math.min(this.attempt, 16));
+    const delay = Math.floor(this.o.random() * bound);
+    this.attempt++;
+    this.setState("waiting", `${reason}; retry in ${delay} ms`);
+    this.retryTimer = this.o.timers.set(() => this.connect(), delay);
+  }
+
+  private allocatePacketId(): number {
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65535 ? 1 : id + 1;
+      if (!this.queue.some((q) => q.packetId === id)) return id;
+    }
+  }
+}

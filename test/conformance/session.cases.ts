@@ -1,0 +1,305 @@
+// The device's MQTT session and publications, driven through a scripted transport and manual timers:
+// births and wills, signed results, QoS 1 redelivery, the bounded offline queue, backoff, and state that
+// survives a restart. Runs on Node and inside XS.
+
+import { Device } from "../../sdk/device";
+import { signCommand } from "../../sdk/command/sender";
+import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { publicKey, type CoseKey } from "../../sdk/cose/key";
+import { utf8 } from "../../sdk/cbor/encode";
+import type { CborMap, CborValue } from "../../sdk/cbor/types";
+import { toHex } from "../../sdk/bytes";
+import { TrustList } from "../../sdk/trust";
+import type { StoragePort } from "../../sdk/ports/storage";
+import type { TimerPort } from "../../sdk/ports/timer";
+import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
+import type { ConformanceCase, ConformanceEnv } from "./case";
+import { check, checkBytes, checkEqual } from "./check";
+import { FakeClock, setpointDoor } from "./doors.cases";
+import { keyFromVector } from "./vectors";
+import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
+import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
+
+const OPERATOR = keyFromVector(eddsa01.input.sign0.key, "operator");
+const DEVICE_KEY: CoseKey = { ...keyFromVector(ecdsa01.input.sign0.key), kid: utf8("dev-1") };
+const NOW_S = 1_790_000_000;
+
+interface Sent {
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+  packetId: number;
+  duplicate: boolean;
+}
+
+/** A transport whose broker side the test plays by hand. */
+class ScriptedTransport implements TransportPort {
+  opens: MqttConnectOptions[] = [];
+  handlers: TransportHandlers | undefined;
+  sent: Sent[] = [];
+  subscriptions: string[] = [];
+  closes: boolean[] = [];
+
+  open(options: MqttConnectOptions, handlers: TransportHandlers): void {
+    this.opens.push(options);
+    this.handlers = handlers;
+  }
+  publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, packetId: number, duplicate: boolean): void {
+    this.sent.push({ topic, payload, qos, retain, packetId, duplicate });
+  }
+  subscribe(filters: readonly string[]): void {
+    this.subscriptions.push(...filters);
+  }
+  close(graceful: boolean): void {
+    this.closes.push(graceful);
+  }
+  /** Acknowledges every QoS 1 publish sent so far. */
+  ackAll(): void {
+    for (const s of this.sent.splice(0)) if (s.qos === 1) this.handlers?.onAcknowledged(s.packetId);
+  }
+  ofKind(topicEnd: string): Sent[] {
+    return this.sent.filter((s) => s.topic.endsWith(`/${topicEnd}`));
+  }
+}
+
+class ManualTimers implements TimerPort {
+  pending: { callback: () => void; ms: number }[] = [];
+  set(callback: () => void, ms: number) {
+    const entry = { callback, ms };
+    this.pending.push(entry);
+    return entry;
+  }
+  clear(handle: unknown) {
+    this.pending = this.pending.filter((p) => p !== handle);
+  }
+  fireAll(): number[] {
+    const due = this.pending.splice(0);
+    for (const p of due) p.callback();
+    return due.map((p) => p.ms);
+  }
+}
+
+class MemoryStore implements StoragePort {
+  readonly data = new Map<string, Uint8Array>();
+  writes = 0;
+  read(key: string) {
+    return this.data.get(key);
+  }
+  write(key: string, value: Uint8Array) {
+    this.writes++;
+    this.data.set(key, value.slice());
+  }
+  remove(key: string) {
+    this.data.delete(key);
+  }
+}
+
+function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit = 64) {
+  const transport = new ScriptedTransport();
+  const timers = new ManualTimers();
+  const clock = new FakeClock();
+  const device = new Device({
+    id: "dev-1",
+    key: DEVICE_KEY,
+    trust: new TrustList([{ key: OPERATOR, role: "operate" }]),
+    crypto: env.crypto,
+    clock,
+    timers,
+    storage,
+    transport,
+    firmware: "1.2.3",
+    epoch: 2,
+    queueLimit,
+    eventBurst: 3,
+  });
+  const state = { target: 20, writes: 0 };
+  const door = device.register(setpointDoor, {
+    read: { target: () => state.target, mode: () => "heat", label: () => "lounge" },
+    write: {
+      target: (v) => {
+        state.target = v;
+        state.writes++;
+        door.emit("changed", v);
+      },
+      mode: () => {},
+    },
+    invoke: { setLimits: () => true, reset: () => {}, broken: () => 0 },
+  });
+  return { device, transport, timers, clock, storage, state, door };
+}
+
+const KIND_OF_TOPIC: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
+
+function kindOf(sent: Sent): PublicationKind {
+  return KIND_OF_TOPIC[sent.topic.slice(sent.topic.lastIndexOf("/") + 1)];
+}
+
+function open(env: ConformanceEnv, kind: PublicationKind, sent: Sent): CborMap {
+  return verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
+}
+
+function command(env: ConformanceEnv, seq: number, args: CborValue = 22): Uint8Array {
+  return signCommand(env.crypto, OPERATOR, { device: "dev-1", door: "setpoint", op: "write.target", args, seq, issuedAt: NOW_S });
+}
+
+export const sessionCases: ConformanceCase[] = [
+  {
+    name: "session: connect with the death as will, subscribe, publish a signed birth",
+    run(env) {
+      const { device, transport } = makeDevice(env);
+      device.start();
+      const options = transport.opens[0];
+      checkEqual(options.clientId, "dev-1", "client id");
+      checkEqual(options.cleanSession, false, "persistent session");
+      checkEqual(options.will?.topic, "gh/dev-1/death", "will topic");
+      checkEqual(options.will?.retain, true, "will retained");
+      transport.handlers?.onConnected(false);
+      checkEqual(transport.subscriptions[0], "gh/dev-1/cmd/+", "command subscription");
+      const births = transport.ofKind("birth");
+      checkEqual(births.length, 1, "one birth");
+      checkEqual(births[0].retain, true, "birth retained");
+      const birth = open(env, "birth", births[0]);
+      const death = verifyPublication(env.crypto, options.will!.payload, publicKey(DEVICE_KEY), "death", "dev-1");
+      checkEqual(birth.get("session"), death.get("session"), "birth and death name the same session");
+      checkEqual(birth.get("firmware"), "1.2.3", "firmware");
+      checkEqual(birth.get("epoch"), 2, "security epoch");
+      const doors = birth.get("doors") as CborMap[];
+      checkEqual(doors[0].get("name"), "setpoint", "door described");
+      const target = ((doors[0].get("properties") as CborMap).get("target") as CborMap);
+      checkEqual(target.get("write"), "operate", "required role in the description");
+      check((birth.get("seq") as number) > (death.get("seq") as number), "birth after death in sequence");
+    },
+  },
+  {
+    name: "session: a command gets one signed result; a QoS 1 redelivery executes once",
+    run(env) {
+      const { device, transport, state } = makeDevice(env);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      const message = command(env, 5);
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", message, 1, false);
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", message, 1, true);
+      checkEqual(state.writes, 1, "executed once");
+      const results = transport.ofKind("result").map((s) => open(env, "result", s));
+      checkEqual(results.length, 2, "both deliveries answered");
+      for (const r of results) {
+        checkEqual(r.get("ok"), true, "ok");
+        checkEqual(r.get("cmdSeq"), 5, "correlated by sequence number");
+        checkEqual(r.get("sender"), toHex(OPERATOR.kid), "sender");
+        checkBytes(r.get("ref") as Uint8Array, env.crypto.sha256(message).subarray(0, 8), "ref is the message hash prefix");
+      }
+      checkEqual(transport.ofKind("events").length, 0, "a redelivery is not a security event");
+      checkEqual(transport.ofKind("telemetry").length, 1, "the door's event went out as telemetry");
+      const refused = command(env, 6, 99);
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", refused, 1, false);
+      const last = open(env, "result", transport.ofKind("result")[2]);
+      checkEqual(last.get("code"), "invalid-args", "refusal code in the result");
+      checkEqual(open(env, "event", transport.ofKind("events")[0]).get("code"), "invalid-args", "and a security event");
+      transport.handlers?.onMessage("gh/dev-1/cmd/relay", command(env, 7), 1, false);
+      checkEqual(open(env, "result", transport.ofKind("result")[3]).get("code"), "wrong-door", "topic door must match");
+    },
+  },
+  {
+    name: "session: offline queue is bounded, drops are counted and reported, resend keeps order",
+    run(env) {
+      const { device, transport, timers, door } = makeDevice(env, new MemoryStore(), 4);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      door.write("target", 21); // sent, not acknowledged yet
+      const unacked = transport.ofKind("telemetry")[0];
+      transport.handlers?.onClosed("broker went away");
+      checkEqual(device.session.state, "waiting", "waiting to reconnect");
+      for (let v = 22; v <= 27; v++) door.write("target", v); // 1 in flight + 6 new > 4
+      checkEqual(device.session.pending, 4, "queue bounded");
+      checkEqual(device.dropped.telemetry, 3, "drops counted per kind");
+      const delays = timers.fireAll();
+      check(delays.length === 1 && delays[0] >= 0 && delays[0] <= 500, `first retry within 0.5 s, was ${delays[0]}`);
+      transport.sent.length = 0;
+      transport.handlers?.onConnected(true);
+      checkEqual(kindOf(transport.sent[0]), "birth", "the birth goes first");
+      const birth = open(env, "birth", transport.ofKind("birth")[0]);
+      checkEqual((birth.get("dropped") as CborMap).get("telemetry"), 3, "the birth reports the drops");
+      // The drop report itself takes a place in the full queue: the oldest telemetry makes room.
+      const values = transport.ofKind("telemetry").map((s) => open(env, "telemetry", s).get("data"));
+      checkEqual(values.join(","), "25,26,27", "the newest, in order");
+      checkEqual(device.dropped.telemetry, 4, "that drop is counted too");
+      const resent = transport.sent.filter((s) => s.packetId === unacked.packetId && s.topic === unacked.topic);
+      checkEqual(resent.length, 0, "the dropped unacknowledged message is not resent");
+      const events = transport.ofKind("events").map((s) => open(env, "event", s));
+      checkEqual(events[0]?.get("code"), "queue-dropped", "drops are reported as a security event");
+    },
+  },
+  {
+    name: "session: unacknowledged publications are resent with DUP after a reconnect; backoff grows",
+    run(env) {
+      const { device, transport, timers, door } = makeDevice(env);
+      device.start();
+      transport.handlers?.onClosed("refused");
+      const bounds: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const [delay] = timers.fireAll();
+        bounds.push(delay);
+        transport.handlers?.onClosed("refused");
+      }
+      check(bounds.every((d, i) => d <= Math.min(30000, 500 * 2 ** i)), `backoff within bounds: ${bounds.join(",")}`);
+      timers.fireAll();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      door.write("target", 23);
+      const first = transport.ofKind("telemetry")[0];
+      checkEqual(first.duplicate, false, "first send");
+      transport.handlers?.onClosed("link lost");
+      timers.fireAll();
+      transport.handlers?.onConnected(true);
+      const again = transport.ofKind("telemetry").filter((s) => s.packetId === first.packetId);
+      checkEqual(again.length, 2, "resent after reconnect");
+      checkEqual(again[1].duplicate, true, "with DUP");
+      checkBytes(again[1].payload, first.payload, "same bytes");
+      transport.ackAll();
+      checkEqual(device.session.pending, 0, "acknowledged and gone");
+      device.stop(true);
+      checkEqual(transport.ofKind("death").length, 1, "a clean stop publishes the death");
+      checkEqual(transport.closes[transport.closes.length - 1], true, "and disconnects gracefully");
+    },
+  },
+  {
+    name: "session: a restart never reuses a sequence number and keeps the replay window",
+    run(env) {
+      const storage = new MemoryStore();
+      const first = makeDevice(env, storage);
+      first.device.start();
+      first.transport.handlers?.onConnected(false);
+      first.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 9), 1, false);
+      const before = first.transport.sent.map((s) => open(env, kindOf(s), s).get("seq") as number);
+      // Power loss: a new device on the same storage.
+      const second = makeDevice(env, storage);
+      second.device.start();
+      second.transport.handlers?.onConnected(false);
+      const birth = open(env, "birth", second.transport.ofKind("birth")[0]);
+      check((birth.get("seq") as number) > Math.max(...before), `seq ${birth.get("seq")} after ${before.join(",")}`);
+      second.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 9), 1, false);
+      checkEqual(second.state.writes, 0, "the replay is not executed after the restart");
+      const result = open(env, "result", second.transport.ofKind("result")[0]);
+      checkEqual(result.get("code"), "replayed", "refused as replayed");
+      check(storage.writes < 10, `sequence persisted in steps (${storage.writes} writes)`);
+    },
+  },
+  {
+    name: "session: garbage floods are rate-limited: no result once the event budget is spent",
+    run(env) {
+      const { device, transport, state } = makeDevice(env);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", utf8(`garbage ${i}`), 1, false);
+      checkEqual(transport.ofKind("events").length, 3, "events limited to the burst");
+      checkEqual(transport.ofKind("result").length, 3, "results only for reported refusals");
+      checkEqual(device.events.suppressed, 47, "the rest counted");
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1), 1, false);
+      checkEqual(state.target, 22, "good commands still served");
+    },
+  },
+];
