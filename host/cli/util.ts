@@ -1,0 +1,214 @@
+// Helpers shared by the CLI commands: flag parsing with usage errors, reading and writing files with
+// stable error codes, key files, hex, colour.
+//
+// Error codes raised here (besides the SDK's own):
+//   usage      bad command line (exit 2)
+//   key-file   a key file is missing, unreadable, not a COSE_Key, or not the kind of key needed
+//   file       an input or output file cannot be read or written
+//   file-exists  an output file exists and --force was not given
+
+import { readFileSync, writeFileSync, renameSync, unlinkSync, mkdirSync, statSync, fstatSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { GatehouseError, fail } from "../../sdk/errors";
+import { fromHex } from "../../sdk/bytes";
+import { decodeKey, type CoseKey } from "../../sdk/cose/key";
+
+/** What every command module exports. Register it in COMMANDS in main.ts. */
+export interface Command {
+  /** The word after `gatehouse`. Must equal the command's key in the registry. */
+  readonly name: string;
+  /** One line for `gatehouse --help`. */
+  readonly summary: string;
+  /** The full help text, printed by `gatehouse <name> --help`. */
+  readonly usage: string;
+  /** Runs the command with the arguments after its name; resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+/** Largest file the CLI reads into memory. */
+export const MAX_INPUT_BYTES = 16 * 1024 * 1024;
+
+export function usageError(message: string): never {
+  throw new GatehouseError("usage", message);
+}
+
+/**
+ * node:util parseArgs in strict mode, with its errors turned into usage errors. `--help` never reaches
+ * a command: main.ts answers it before the command runs.
+ */
+export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs<T>({ ...config, strict: true });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) usageError(firstSentence((e as Error).message));
+    throw e;
+  }
+}
+
+/** Node's parseArgs messages run to several sentences and lines; the first says what went wrong. */
+function firstSentence(message: string): string {
+  const line = message.split("\n")[0];
+  const end = line.search(/\.(\s|$)/);
+  return (end >= 0 ? line.slice(0, end) : line).trim();
+}
+
+/** A flag that must be present. */
+export function required<V>(value: V | undefined, flag: string): V {
+  if (value === undefined) usageError(`missing ${flag}`);
+  return value;
+}
+
+/** Exactly `count` positional arguments (named in `names` for the message). */
+export function positionals(values: string[], names: string[]): string[] {
+  if (values.length < names.length) usageError(`missing ${names.slice(values.length).join(" ")}`);
+  if (values.length > names.length) usageError(`unexpected argument ${JSON.stringify(values[names.length])}`);
+  return values;
+}
+
+/** Hex for --aad and the like: either case, no separators; empty means no bytes. */
+export function parseHex(text: string, flag: string): Uint8Array {
+  const bytes = fromHex(text);
+  if (bytes === undefined) usageError(`${flag} must be hex (an even number of 0-9 a-f digits)`);
+  return bytes;
+}
+
+function systemMessage(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === "string") {
+    switch (err.code) {
+      case "ENOENT":
+        return "no such file";
+      case "EACCES":
+      case "EPERM":
+        return "permission denied";
+      case "EISDIR":
+        return "is a directory";
+      case "ENOTDIR":
+        return "a parent is not a directory";
+      case "EEXIST":
+        return "already exists";
+    }
+    return err.code;
+  }
+  return String((e as Error)?.message ?? e);
+}
+
+/** Reads a whole file ("-" is standard input), refusing anything above MAX_INPUT_BYTES. */
+export function readInput(path: string, code = "file"): Uint8Array {
+  try {
+    if (path === "-") {
+      const stat = fstatSync(0);
+      if (stat.isFile() && stat.size > MAX_INPUT_BYTES) fail(code, `standard input is over ${MAX_INPUT_BYTES} bytes`);
+      return toPlain(readFileSync(0));
+    }
+    const stat = statSync(path);
+    if (stat.isDirectory()) fail(code, `${path}: is a directory`);
+    if (stat.size > MAX_INPUT_BYTES) fail(code, `${path}: over ${MAX_INPUT_BYTES} bytes`);
+    const data = toPlain(readFileSync(path));
+    if (data.length > MAX_INPUT_BYTES) fail(code, `${path}: over ${MAX_INPUT_BYTES} bytes`);
+    return data;
+  } catch (e) {
+    if (e instanceof GatehouseError) throw e;
+    return fail(code, `cannot read ${path === "-" ? "standard input" : path}: ${systemMessage(e)}`);
+  }
+}
+
+/** A plain Uint8Array (never a Buffer): SDK code and diagnostic output treat them alike. */
+function toPlain(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/**
+ * Reads a COSE_Key file. `want: "private"` insists on the private part (signing); "public" takes
+ * either kind and returns the key as read (a verifier only uses the public part).
+ */
+export function readKeyFile(path: string, want: "private" | "public"): CoseKey {
+  const bytes = readInput(path, "key-file");
+  let key: CoseKey;
+  try {
+    key = decodeKey(bytes);
+  } catch (e) {
+    const reason = e instanceof GatehouseError ? `${e.code}: ${e.message}` : String(e);
+    return fail("key-file", `${path} is not a valid COSE_Key (${reason})`);
+  }
+  if (want === "private" && key.d === undefined) fail("key-file", `${path} is a public key; signing needs the private key (.key)`);
+  return key;
+}
+
+export interface WriteOptions {
+  /** Replace an existing file. Without it an existing file is an error (code file-exists). */
+  force?: boolean;
+  /** File mode for a new file, e.g. 0o600 for secrets. The file is always created fresh. */
+  mode?: number;
+}
+
+/**
+ * Writes `data` to `path`, creating parent folders. Without --force the file is created exclusively
+ * (an existing file is never touched). With --force the bytes go to a temporary file in the same
+ * folder that is renamed over the target, so a reader never sees half a file and `mode` holds even
+ * when the replaced file had wider permissions.
+ */
+export function writeOutput(path: string, data: Uint8Array, options: WriteOptions = {}): void {
+  const mode = options.mode ?? 0o644;
+  const existsMessage = `${path} already exists (use --force to replace it)`;
+  if (!options.force && exists(path)) fail("file-exists", existsMessage);
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    if (options.force) {
+      writeFileSync(temp, data, { mode, flag: "wx" });
+      renameSync(temp, path);
+    } else {
+      writeFileSync(path, data, { mode, flag: "wx" });
+    }
+  } catch (e) {
+    if (options.force) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // never created, or already renamed
+      }
+    }
+    if ((e as NodeJS.ErrnoException).code === "EEXIST" && !options.force) fail("file-exists", existsMessage);
+    fail("file", `cannot write ${path}: ${systemMessage(e)}`);
+  }
+}
+
+export function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---- output ----
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+}
+
+/** Notes for people (not data): standard error, so standard output stays machine-readable. */
+export function note(text: string): void {
+  process.stderr.write(text.endsWith("\n") ? text : text + "\n");
+}
+
+/** Colour only for a terminal, and never when NO_COLOR is set to anything non-empty (no-color.org). */
+export function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
+  const noColor = process.env.NO_COLOR;
+  if (noColor !== undefined && noColor !== "") return false;
+  return stream.isTTY === true;
+}
+
+function paint(open: number, close: number): (text: string, stream?: NodeJS.WriteStream) => string {
+  return (text, stream) => (colorEnabled(stream) ? `\x1b[${open}m${text}\x1b[${close}m` : text);
+}
+
+export const bold = paint(1, 22);
+export const dim = paint(2, 22);
+export const red = paint(31, 39);
+export const green = paint(32, 39);
+export const yellow = paint(33, 39);
