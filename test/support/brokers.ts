@@ -1,0 +1,250 @@
+// Brokers for tests, each on a loopback port of its own (never a fixed port, so test files can run in
+// parallel):
+// - startMosquitto(): a real mosquitto process (Debian's package; .ci/run installs it) with a config file
+//   and persistence directory in a fresh temp dir. Persistence is on, so retained messages, persistent
+//   sessions (clean session false: subscriptions and queued QoS 1 messages) survive restart(), which stops
+//   the broker with SIGTERM (mosquitto saves its database on a clean exit) and starts it again on the same
+//   port. restart({ signal: "SIGKILL" }) simulates a crash instead: only what the last autosave wrote
+//   survives (mosquitto autosaves once more than `autosaveIntervalSeconds` whole seconds have passed since
+//   the last save: with the default 1, what is older than about 2 s).
+//   Each mosquitto has a watchdog (a `sh` reading a pipe from this process): if the test process dies
+//   without stopping it (ava timeout, SIGKILL), the pipe closes and the watchdog kills the broker.
+// - startAedes(): aedes in this process (in-memory persistence; nothing survives stop()).
+// - freePort(): a port that was free a moment ago (bind 127.0.0.1:0, read it, close).
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, connect as netConnect, type AddressInfo, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { Aedes } from "aedes";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------------------
+// mosquitto
+
+export interface MosquittoOptions {
+  /** Seconds between autosaves of the persistence database (default 1); 0: only on a clean exit. */
+  autosaveIntervalSeconds?: number;
+  /** More mosquitto.conf lines. */
+  extraConfig?: readonly string[];
+  /** Milliseconds to wait for the broker to accept connections (default 5000). */
+  startTimeoutMs?: number;
+}
+
+export interface MosquittoBroker {
+  readonly url: string;
+  readonly port: number;
+  /** The temp dir holding mosquitto.conf and mosquitto.db. */
+  readonly dir: string;
+  /** The broker's log (stderr) since start, at most the last 64 KiB. */
+  log(): string;
+  /** Stops the broker and removes its temp dir. */
+  stop(): Promise<void>;
+  /** Stops the broker (SIGTERM by default: a clean exit that saves the database) and starts it again on the same port. */
+  restart(options?: { signal?: NodeJS.Signals }): Promise<void>;
+}
+
+const LOG_LIMIT = 64 * 1024;
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function findMosquitto(): string {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+  for (const dir of dirs) {
+    const candidate = join(dir, "mosquitto");
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new Error("mosquitto is not installed (looked in PATH and /usr/sbin). .ci/run installs it (apt-get install -y mosquitto).");
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<MosquittoBroker> {
+  const binary = findMosquitto();
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-mosquitto-"));
+  const confPath = join(dir, "mosquitto.conf");
+  const startTimeout = options.startTimeoutMs ?? 5000;
+  let log = "";
+  let child: ChildProcess | undefined;
+  let port = 0;
+
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A test process that dies must not leave brokers behind.
+    process.once("exit", () => {
+      for (const c of running) c.kill("SIGKILL");
+    });
+  }
+
+  const writeConfig = () => {
+    const lines = [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${dir}/`,
+      `autosave_interval ${options.autosaveIntervalSeconds ?? 1}`,
+      "log_dest stderr",
+      "log_type error",
+      "log_type warning",
+      "log_type notice",
+      "log_type information",
+      "max_queued_messages 1000",
+      // As root, mosquitto would switch to the "mosquitto" user, which cannot write our temp dir.
+      ...(process.getuid?.() === 0 ? ["user root"] : []),
+      ...(options.extraConfig ?? []),
+    ];
+    writeFileSync(confPath, lines.join("\n") + "\n");
+  };
+
+  const spawnOnce = async (): Promise<void> => {
+    const proc = spawn(binary, ["-c", confPath], { stdio: ["ignore", "ignore", "pipe"] });
+    child = proc;
+    running.add(proc);
+    const watchdog = proc.pid === undefined ? undefined : spawn("sh", ["-c", 'read _ ; kill -9 "$0" 2>/dev/null', String(proc.pid)], { stdio: ["pipe", "ignore", "ignore"] });
+    if (watchdog) {
+      watchdog.on("error", () => {});
+      watchdog.stdin?.on("error", () => {});
+      watchdog.unref();
+      (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    }
+    proc.once("exit", () => {
+      running.delete(proc);
+      watchdog?.kill("SIGKILL"); // before the pid can be reused
+    });
+    proc.once("error", (e) => {
+      log += `\n[spawn error] ${e.message}\n`;
+    });
+    proc.stderr?.setEncoding("utf8");
+    proc.stderr?.on("data", (text: string) => {
+      log += text;
+      if (log.length > LOG_LIMIT) log = log.slice(-LOG_LIMIT);
+    });
+    const deadline = Date.now() + startTimeout;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) break;
+      if (await canConnect(port)) return;
+      await sleep(20);
+    }
+    proc.kill("SIGKILL");
+    await waitExit(proc, 2000);
+    throw new Error(`mosquitto did not start on port ${port}:\n${log}`);
+  };
+
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    child = undefined;
+    if (!proc) return;
+    proc.kill(signal);
+    if (!(await waitExit(proc, 5000))) {
+      proc.kill("SIGKILL");
+      await waitExit(proc, 2000);
+    }
+  };
+
+  // The port can be taken between freePort() and mosquitto's bind: try a few.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    writeConfig();
+    try {
+      await spawnOnce();
+      break;
+    } catch (e) {
+      if (attempt >= 3) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
+    }
+  }
+
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    dir,
+    log: () => log,
+    async stop() {
+      await halt("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async restart(restartOptions = {}) {
+      await halt(restartOptions.signal ?? "SIGTERM");
+      await spawnOnce();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// aedes
+
+export interface AedesBroker {
+  readonly url: string;
+  readonly port: number;
+  readonly broker: Aedes;
+  stop(): Promise<void>;
+}
+
+export async function startAedes(): Promise<AedesBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    broker,
+    async stop() {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
