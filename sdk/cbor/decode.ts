@@ -199,9 +199,13 @@ class Reader {
     let previousEnd = -1;
     for (let i = 0; i < count; i++) {
       const keyStart = this.pos;
+      // Keys are integers of at most 64 bits or text, judged by the major type on the wire: a float
+      // 1.0 decodes to the same number as the integer 1 and would silently merge with it.
+      const keyMajor = keyStart < bytes.length ? bytes[keyStart] >> 5 : -1;
+      if (keyMajor !== MAJOR_UNSIGNED && keyMajor !== MAJOR_NEGATIVE && keyMajor !== MAJOR_TEXT && keyMajor !== -1) {
+        fail("cbor-key-type", `map key at offset ${keyStart} is not an integer or text`);
+      }
       const key = this.readItem(depth);
-      const keyType = typeof key;
-      if (keyType !== "number" && keyType !== "string" && keyType !== "bigint") fail("cbor-key-type", `map key at offset ${keyStart} is not an integer or text`);
       const keyEnd = this.pos;
       if (this.sortedKeys) {
         // Deterministic order is the bytewise order of the encoded keys: compare the input bytes.

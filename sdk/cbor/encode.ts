@@ -134,8 +134,7 @@ function writeValue(w: Writer, value: CborValue, depth: number): void {
   } else if (value instanceof Map) {
     writeMap(w, Array.from(value.entries()), depth);
   } else if (value instanceof CborTag) {
-    if (typeof value.tag === "bigint") w.bigHead(MAJOR_TAG, value.tag);
-    else w.head(MAJOR_TAG, value.tag);
+    writeTagHead(w, value.tag);
     writeValue(w, value.value, depth + 1);
   } else if (value instanceof CborFloat) {
     writeFloat(w, value.value);
@@ -148,6 +147,15 @@ function writeValue(w: Writer, value: CborValue, depth: number): void {
   } else {
     fail("cbor-not-encodable", `cannot encode a value of type ${typeof value}`);
   }
+}
+
+/** Tags 2 and 3 are written only for bigints; other tag numbers must fit in 64 bits. */
+function writeTagHead(w: Writer, tag: number | bigint): void {
+  const n = typeof tag === "bigint" && tag <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(tag) : tag;
+  const valid = typeof n === "bigint" ? n >= 0n && n <= MAX_UINT64 : Number.isSafeInteger(n) && n >= 0;
+  if (!valid || n === 2 || n === 3) fail("cbor-not-encodable", `tag number ${String(tag)} cannot be encoded`);
+  if (typeof n === "bigint") w.bigHead(MAJOR_TAG, n);
+  else w.head(MAJOR_TAG, n);
 }
 
 function writeNumber(w: Writer, n: number): void {
@@ -225,9 +233,8 @@ function writeText(w: Writer, text: string): void {
 function writeMap(w: Writer, entries: [CborKey | string, CborValue][], depth: number): void {
   for (let i = 0; i < entries.length; i++) {
     const k = entries[i][0];
-    if (typeof k !== "string" && typeof k !== "bigint" && !(typeof k === "number" && Number.isInteger(k))) {
-      fail("cbor-key-type", "map keys must be integers or text");
-    }
+    const ok = typeof k === "string" || (typeof k === "bigint" ? k >= -(MAX_UINT64 + 1n) && k <= MAX_UINT64 : Number.isInteger(k) && Math.abs(k as number) <= 2 ** 64);
+    if (!ok) fail("cbor-key-type", "map keys must be integers of at most 64 bits or text");
   }
   if (entries.length > 1) {
     entries.sort(compareEntries);

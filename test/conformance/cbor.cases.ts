@@ -1,6 +1,6 @@
 // CBOR conformance: RFC 8949 Appendix A, deterministic encoding and the strict decoder's refusals.
 
-import { decode, encode, CborFloat, type CborValue } from "../../sdk/cbor/index";
+import { decode, encode, CborFloat, CborTag, type CborValue } from "../../sdk/cbor/index";
 import { diagnostic } from "../../sdk/cbor/diagnostic";
 import { toHex } from "../../sdk/bytes";
 import appendixA from "../fixtures/cbor/appendix_a.json";
@@ -106,6 +106,8 @@ const REFUSALS: [string, string, string][] = [
   ["a2616201616102", "cbor-unsorted-keys", "keys \"b\" then \"a\""],
   ["a220010002", "cbor-unsorted-keys", "negative key before unsigned"],
   ["a14000", "cbor-key-type", "byte string as a key"],
+  ["a201616af93c006162", "cbor-key-type", "float key 1.0 beside integer key 1"],
+  ["a1c249010000000000000000f5", "cbor-key-type", "bignum as a key"],
   ["0000", "cbor-trailing-bytes", "two items"],
   ["", "cbor-truncated", "empty input"],
   ["6261", "cbor-truncated", "short text"],
@@ -202,6 +204,10 @@ const otherCases: ConformanceCase[] = [
       checkRefused(() => encode((() => 1) as unknown as CborValue), "cbor-not-encodable", "a function");
       checkRefused(() => encode(new Date(0) as unknown as CborValue), "cbor-not-encodable", "a Date");
       checkRefused(() => encode(new Map([[new Uint8Array(1), 1]]) as unknown as CborValue), "cbor-key-type", "a byte-string key");
+      checkRefused(() => encode(new Map([[2n ** 64n, true]])), "cbor-key-type", "a key beyond 64 bits");
+      checkRefused(() => encode(new Map([[1.5, true]])), "cbor-key-type", "a float key");
+      for (const tag of [-1, 1.5, NaN, 2, 3, 2n ** 64n]) checkRefused(() => encode(new CborTag(tag, 0)), "cbor-not-encodable", `tag ${String(tag)}`);
+      checkEqual(toHex(encode(new CborTag(5n, 0))), "c500", "small bigint tag in its shortest form");
       let deep: CborValue = 0;
       for (let i = 0; i < 100; i++) deep = [deep];
       checkRefused(() => encode(deep), "cbor-too-deep", "100 levels");
