@@ -21,6 +21,12 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   sign: () => import("./commands/sign"),
   verify: () => import("./commands/verify"),
   inspect: () => import("./commands/inspect"),
+  provision: () => import("./commands/provision"),
+  sim: () => import("./commands/sim"),
+  server: () => import("./commands/server"),
+  send: () => import("./commands/send"),
+  events: () => import("./commands/events"),
+  demo: () => import("./commands/demo"),
 };
 
 const HELP_FLAGS = new Set(["--help", "-h"]);

@@ -1,0 +1,278 @@
+import { mkdirSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { GatehouseError } from "../../../sdk/errors";
+import { bold, dim, exists, green, note, out, parseFlags, positionals, red, yellow } from "../util";
+
+export const name = "demo";
+export const summary = "See it work: a broker, a fleet server, 3 simulated thermostats and signed commands";
+export const usage = `Usage: gatehouse demo [--broker URL] [--once]
+
+Runs the whole system on this machine and walks through it:
+  1. an MQTT broker (aedes, in this process) unless --broker names one;
+  2. two operator keys in .gatehouse/demo/keys: admin (role administer) and operator (role operate);
+  3. three thermostat devices provisioned in .gatehouse/demo/identities, each trusting both keys;
+  4. the fleet server (SQLite in .gatehouse/demo/fleet.db, HTTP API on a free 127.0.0.1 port);
+  5. the simulator running the three devices (the same device code as the ESP32);
+  6. signed commands: an operator reads the temperature and sets the target (allowed), tries to change
+     the limits (refused by the door's rule: not-allowed), then the admin changes them (allowed); the
+     device's signed security event for the refusal, as the server stored it.
+Then it prints commands to try yourself and keeps running until Ctrl-C (with --once it stops and exits).
+Keys, identities and device state stay in .gatehouse/demo between runs; delete the folder to start over.
+
+Options:
+  --broker URL  use this broker (mqtt://host[:port]) instead of starting one
+  --once        stop after the walkthrough and exit 0
+  -h, --help    show this help
+`;
+
+const WORKSPACE = join(".gatehouse", "demo");
+const DEVICE_IDS = ["thermo-1", "thermo-2", "thermo-3"] as const;
+const START_TIMEOUT_MS = 20_000;
+
+/** A path as the user would type it from the current folder. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" ? "." : rel.startsWith("..") ? path : rel;
+}
+
+function format(value: unknown): string {
+  if (value === undefined) return "(no value)";
+  if (value instanceof Map) return `{${[...value].map(([k, v]) => `${String(k)}: ${format(v)}`).join(", ")}}`;
+  if (value instanceof Uint8Array) return `h'${Buffer.from(value).toString("hex")}'`;
+  if (typeof value === "object" && value !== null) return JSON.stringify(value);
+  return String(value);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals: rest } = parseFlags({
+    args: argv,
+    allowPositionals: true,
+    options: { broker: { type: "string" }, once: { type: "boolean" } },
+  });
+  positionals(rest, []);
+  const once = values.once === true;
+
+  // Heavy modules load only now (the CLI's help must stay quick).
+  const { utf8 } = await import("../../../sdk/cbor/encode");
+  const { toHex } = await import("../../../sdk/bytes");
+  const { decodeKey, encodeKey, publicKey } = await import("../../../sdk/cose/key");
+  const { TrustList } = await import("../../../sdk/trust");
+  const { nodeCrypto } = await import("../../../ports/node/crypto");
+  const { readInput, writeOutput } = await import("../util");
+  const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity");
+  const { startEmbeddedBroker } = await import("../../sim/broker");
+  const { Simulator } = await import("../../sim/simulator");
+  const { FleetServer } = await import("../../server/fleet-server");
+  const { CommandClient } = await import("../../client/command-client");
+  type Client = Awaited<ReturnType<typeof CommandClient.connect>>;
+
+  const workspace = resolve(WORKSPACE);
+  const keysDir = join(workspace, "keys");
+  const identitiesDir = join(workspace, "identities");
+  const stateDir = join(workspace, "state");
+  const dbPath = join(workspace, "fleet.db");
+  mkdirSync(workspace, { recursive: true });
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (e) {
+        note(`demo: while stopping: ${(e as Error)?.message ?? e}`);
+      }
+    }
+  };
+
+  try {
+    out(bold("Gatehouse demo: three simulated thermostats, a fleet server and signed commands"));
+    out("");
+
+    // 1. The broker.
+    let brokerUrl = values.broker;
+    if (brokerUrl === undefined) {
+      const broker = await startEmbeddedBroker();
+      cleanups.push(() => broker.stop());
+      brokerUrl = broker.url;
+      out(`[1/6] broker     aedes in this process on ${brokerUrl}`);
+    } else {
+      out(`[1/6] broker     ${brokerUrl} (yours)`);
+    }
+
+    // 2. Operator keys: kept between runs, so the commands printed at the end keep working.
+    const operatorKeys: Record<"admin" | "operator", { key: ReturnType<typeof decodeKey>; path: string }> = {} as never;
+    for (const who of ["admin", "operator"] as const) {
+      const keyPath = join(keysDir, `${who}.key`);
+      const pubPath = join(keysDir, `${who}.pub`);
+      let key;
+      if (exists(keyPath) && exists(pubPath)) {
+        key = decodeKey(readInput(keyPath, "key-file"));
+      } else {
+        key = nodeCrypto.generateKey("ES256", utf8(who));
+        writeOutput(keyPath, encodeKey(key, true), { force: true, mode: 0o600 });
+        writeOutput(pubPath, encodeKey(publicKey(key), false), { force: true, mode: 0o644 });
+      }
+      operatorKeys[who] = { key, path: keyPath };
+    }
+    const trust = new TrustList([
+      { key: operatorKeys.admin.key, role: "administer" },
+      { key: operatorKeys.operator.key, role: "operate" },
+    ]);
+    out(`[2/6] operators  ${shown(operatorKeys.admin.path)} (administer), ${shown(operatorKeys.operator.path)} (operate)`);
+
+    // 3. Device identities: reused when they still trust exactly these operators.
+    const deviceKeys = new Map<string, ReturnType<typeof publicKey>>();
+    const trustKids = trust.entries().map((e) => `${toHex(e.key.kid)}:${toHex(e.key.x)}:${e.role}`).sort().join(",");
+    let provisioned = 0;
+    for (const id of DEVICE_IDS) {
+      let identity;
+      try {
+        identity = readIdentity(join(identitiesDir, id));
+        const kids = identity.trust.entries().map((e) => `${toHex(e.key.kid)}:${toHex(e.key.x)}:${e.role}`).sort().join(",");
+        if (kids !== trustKids) identity = undefined;
+      } catch {
+        identity = undefined;
+      }
+      if (!identity) {
+        writeIdentity(identitiesDir, { id, key: generateDeviceKey(id), trust }, { force: true });
+        identity = readIdentity(join(identitiesDir, id));
+        provisioned++;
+      }
+      deviceKeys.set(id, identity.publicKey);
+    }
+    out(`[3/6] devices    ${DEVICE_IDS.join(", ")} in ${shown(identitiesDir)} (${provisioned ? `${provisioned} provisioned now` : "from an earlier run"}; each trusts admin and operator)`);
+
+    // 4. The fleet server.
+    const onlineAtServer = new Set<string>();
+    let serverSawAll: () => void = () => {};
+    const allAtServer = new Promise<void>((done) => (serverSawAll = done));
+    const server = await FleetServer.start({
+      brokerUrl,
+      dbPath,
+      http: { host: "127.0.0.1", port: 0 },
+      identitiesDir,
+      clientId: "gatehouse-demo-server",
+      onActivity: (activity) => {
+        if (activity.type === "online") onlineAtServer.add(activity.device);
+        if (activity.type === "offline") onlineAtServer.delete(activity.device);
+        if (DEVICE_IDS.every((id) => onlineAtServer.has(id))) serverSawAll();
+      },
+    });
+    cleanups.push(() => server.stop());
+    const serverUrl = server.httpUrl ?? "(no HTTP)";
+    out(`[4/6] server     ${serverUrl}, database ${shown(dbPath)}`);
+
+    // 5. The simulator.
+    out(`[5/6] simulator  starting ${DEVICE_IDS.length} thermostats (device state in ${shown(stateDir)})`);
+    const sim = await Simulator.start({
+      brokerUrl,
+      devices: DEVICE_IDS.length,
+      example: "thermostat",
+      identitiesDir,
+      stateDir,
+      log: (line) => note(`      ${line}`),
+      onStateChange: (d, state) => {
+        if (state === "online") out(`      ${green("online", process.stdout)}  ${d.id} (kid ${JSON.stringify(d.id)}, ${d.publicKey.alg})`);
+      },
+    });
+    cleanups.push(() => sim.stop(true));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GatehouseError("demo-timeout", `the devices did not all come online within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([Promise.all([sim.waitOnline(DEVICE_IDS.length, START_TIMEOUT_MS), allAtServer]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    out(`      the server sees all ${DEVICE_IDS.length} online (verified births)`);
+    // Let the control loop take its first readings.
+    await sleep(300);
+
+    // 6. Commands.
+    out("");
+    out(`[6/6] commands   signed by the sender, verified by the device; results signed by the device, verified with its key`);
+    const clients: Record<"admin" | "operator", Client> = {
+      admin: await CommandClient.connect({ brokerUrl, key: operatorKeys.admin.key, clientId: `gatehouse-demo-admin-${process.pid}` }),
+      operator: await CommandClient.connect({ brokerUrl, key: operatorKeys.operator.key, clientId: `gatehouse-demo-operator-${process.pid}` }),
+    };
+    cleanups.push(async () => {
+      await clients.admin.close();
+      await clients.operator.close();
+    });
+    const device = DEVICE_IDS[0];
+    const step = async (who: "admin" | "operator", door: string, op: string, args?: unknown) => {
+      const reply = await clients[who].send({ device, door, op, args: args as never, deviceKey: deviceKeys.get(device) });
+      const what = `${who.padEnd(8)} ${`${door} ${op}${args === undefined ? "" : ` ${format(args)}`}`.padEnd(44)}`;
+      const check = reply.verified ? "verified" : yellow("NOT verified", process.stdout);
+      if (reply.ok) out(`  ${what} -> ${green("ok", process.stdout)}${reply.value === undefined ? "" : `: ${format(reply.value)}`}  (${check})`);
+      else out(`  ${what} -> ${red("refused", process.stdout)} ${reply.code}: ${reply.message}  (${check})`);
+      return reply;
+    };
+    // Events from earlier runs stay in the database: only the ones after this point are this run's.
+    const eventsBefore = server.events({ device }).at(-1)?.id ?? 0;
+    out(`  on ${device}:`);
+    await step("operator", "temperature", "read.celsius");
+    await step("operator", "setpoint", "write.target", 22.5);
+    const refused = await step("operator", "setpoint", "write.limits", { min: 12, max: 28 });
+    await step("admin", "setpoint", "write.limits", { min: 12, max: 28 });
+    await step("operator", "setpoint", "read.limits");
+
+    // The refusal as a security event: signed by the device, verified and stored by the server.
+    out("");
+    out("Security event for the refusal (signed by the device, stored by the fleet server):");
+    const operatorKid = toHex(operatorKeys.operator.key.kid);
+    let event;
+    for (let waited = 0; waited < 5000 && !event; waited += 50) {
+      event = server.events({ device, afterId: eventsBefore }).find((e) => e.code === refused.code && e.op === "write.limits" && e.source === "device");
+      if (!event) await sleep(50);
+    }
+    if (event) {
+      const who = event.principal === operatorKid ? `${event.principal} ("operator")` : event.principal;
+      out(`  #${event.id} ${event.device}: ${red(event.code, process.stdout)}, allowed ${event.allowed}, principal ${who}, door ${event.door}, op ${event.op}`);
+      out(`  ${dim(`device time ${event.deviceTime === null ? "unknown" : new Date(event.deviceTime).toISOString()}, uptime ${event.uptime === null ? "unknown" : Math.round(event.uptime)} ms, seq ${event.seq}`, process.stdout)}`);
+    } else {
+      out(`  ${yellow("(not received within 5 s)", process.stdout)}`);
+    }
+
+    // Try it yourself.
+    const identities = shown(identitiesDir);
+    out("");
+    out(bold("Try it yourself:"));
+    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.operator.path)} --identities ${identities} --device ${device} --door setpoint --op write.target --args 21`);
+    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.admin.path)} --identities ${identities} --device ${DEVICE_IDS[1]} --door relay --op read.on`);
+    out(`  npx gatehouse events --server ${serverUrl} --device ${device}`);
+    out(`  curl ${serverUrl}/api/devices/${device}`);
+
+    if (once) {
+      out("");
+      out("Stopping (--once).");
+      await cleanup();
+      return 0;
+    }
+    if (values.broker === undefined) out(dim("(The broker runs inside this process: the commands above work while the demo runs.)", process.stdout));
+    out("");
+    out("Running. Press Ctrl-C to stop.");
+    await new Promise<void>((done) => {
+      const stop = () => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        process.once("SIGINT", () => process.exit(130));
+        done();
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+    out("Stopping: devices publish their deaths, the server and the broker close.");
+    await cleanup();
+    out("Stopped.");
+    return 0;
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

@@ -1,0 +1,112 @@
+import { bold, dim, green, out, parseFlags, red, required, usageError, yellow } from "../util";
+
+export const name = "server";
+export const summary = "Run the fleet server: verify and record what devices publish, relay commands";
+export const usage = `Usage: gatehouse server --broker URL --db FILE [--http HOST:PORT] [--identities DIR]
+
+Subscribes to every device's births, deaths, telemetry, security events and results, verifies each with
+the device's registered key, and keeps the fleet's state in a SQLite database. Runs until interrupted
+(Ctrl-C, SIGTERM). Prints the HTTP API's address, then a line per device going online or offline and
+per security event.
+
+The MQTT session is persistent (clean session false, client id "gatehouse-server" unless --client-id):
+what devices publish while the server is down waits at the broker. Run one server per client id.
+
+Options:
+  --broker URL       mqtt://host[:port] or mqtts://host[:port]
+  --db FILE          SQLite database (created if missing; ':memory:' keeps nothing)
+  --http HOST:PORT   serve the JSON API here (default 127.0.0.1:8080; port 0: any free port).
+                     It has no authentication: keep it on loopback or behind a proxy that has.
+  --identities DIR   register every DIR/<id>/device.pub (as written by 'gatehouse provision')
+  --client-id ID     MQTT client id of the server's session (default gatehouse-server)
+  --topic-prefix P   topic prefix (default gh)
+  -h, --help         show this help
+
+API: GET /api/devices, GET /api/devices/:id, GET /api/events?device=&after=&limit=,
+     POST /api/devices {id, key: base64 COSE_Key}, POST /api/commands {message: base64, device, door}
+`;
+
+/** "HOST:PORT", "[v6]:PORT" or ":PORT" (loopback). */
+export function parseListen(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(":");
+  if (colon < 0) usageError(`--http ${JSON.stringify(text)} must be HOST:PORT`);
+  let host = text.slice(0, colon) || "127.0.0.1";
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  const portText = text.slice(colon + 1);
+  const port = Number(portText);
+  if (!/^\d{1,5}$/.test(portText) || port > 65535) usageError(`--http port ${JSON.stringify(portText)} must be 0 to 65535`);
+  return { host, port };
+}
+
+/** Text from the network, safe to print: no control characters (no terminal escapes). */
+export function printable(text: string | null | undefined): string {
+  // eslint-disable-next-line no-control-regex
+  return (text ?? "").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+}
+
+function time(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      broker: { type: "string" },
+      db: { type: "string" },
+      http: { type: "string" },
+      identities: { type: "string" },
+      "client-id": { type: "string" },
+      "topic-prefix": { type: "string" },
+    },
+  });
+  const brokerUrl = required(values.broker, "--broker");
+  const dbPath = required(values.db, "--db");
+  const http = parseListen(values.http ?? "127.0.0.1:8080");
+  const { FleetServer } = await import("../../server/fleet-server");
+
+  const server = await FleetServer.start({
+    brokerUrl,
+    dbPath,
+    http,
+    identitiesDir: values.identities,
+    clientId: values["client-id"],
+    topicPrefix: values["topic-prefix"],
+    log: (line) => out(dim(`${time(Date.now())} ${printable(line)}`)),
+    onActivity: (activity) => {
+      const now = time(Date.now());
+      switch (activity.type) {
+        case "online":
+          out(`${now} ${green("●")} ${bold(printable(activity.device))} online${activity.firmware ? ` (firmware ${printable(activity.firmware)})` : ""}`);
+          return;
+        case "offline":
+          out(`${now} ${red("○")} ${bold(printable(activity.device))} offline`);
+          return;
+        case "registered":
+          out(`${now} ${dim("+")} ${printable(activity.device)} key ${activity.change}`);
+          return;
+        case "event": {
+          const e = activity.event;
+          const where = e.door ? ` ${printable(e.door)}${e.op ? ` ${printable(e.op)}` : ""}` : "";
+          const who = e.principal ? ` by ${printable(e.principal)}` : "";
+          const more = e.suppressed > 0 ? ` (+${e.suppressed} suppressed)` : "";
+          const detail = e.detail ? ` ${dim(printable(e.detail))}` : "";
+          const mark = e.allowed ? green("✓") : e.source === "server" ? red("!") : yellow("⚠");
+          out(`${now} ${mark} ${e.source} event ${bold(printable(e.code))} ${printable(e.device)}${where}${who}${more}${detail}`);
+          return;
+        }
+      }
+    },
+  });
+  out(`gatehouse server: HTTP API on ${server.httpUrl}, database ${dbPath}, broker ${brokerUrl}`);
+  const online = server.devices().filter((d) => d.online).length;
+  out(`${server.devices().length} device(s) registered, ${online} online`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  out(`${signal}: stopping`);
+  await server.stop();
+  return 0;
+}

@@ -1,0 +1,148 @@
+// Sending signed commands over MQTT and waiting for their results: the client behind `gatehouse send`,
+// the demo and anything else that talks to devices directly through the broker.
+//
+//   const client = await CommandClient.connect({ brokerUrl, key: operatorKey });
+//   const reply = await client.send({ device: "dev-1", door: "setpoint", op: "write.target", args: 21, deviceKey });
+//   await client.close();
+//
+// send() signs with the SDK's signCommand (the code the device verifies with), subscribes to the
+// device's result topic BEFORE publishing the command, and matches the result by ref. With `deviceKey`
+// the result is verified and the reply says verified: true; without it the result is only parsed, and
+// the reply says verified: false: anyone able to publish on the broker could have forged it.
+
+import type { MqttClient } from "mqtt";
+import type { CborValue } from "../../sdk/cbor/types";
+import { signCommand } from "../../sdk/command/sender";
+import type { CoseKey } from "../../sdk/cose/key";
+import { GatehouseError, fail } from "../../sdk/errors";
+import { nodeCrypto } from "../../ports/node/crypto";
+import { checkTopicLevel, connectMqtt, endMqtt } from "./mqtt";
+import { awaitResult, resultTopic, ResultRouter, type CommandReply } from "./results";
+import { nextSequence } from "./sequence";
+
+export type { CommandReply } from "./results";
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+const DEFAULT_TOPIC_PREFIX = "gh";
+
+export interface CommandClientOptions {
+  brokerUrl: string;
+  /** The operator's private key: commands are signed with it. */
+  key: CoseKey;
+  topicPrefix?: string;
+  /** Default: a random id chosen by MQTT.js (the session is clean, nothing is kept between runs). */
+  clientId?: string;
+  connectTimeoutMs?: number;
+}
+
+export interface CommandRequest {
+  device: string;
+  door: string;
+  /** "read.<property>", "write.<property>" or "invoke.<action>". */
+  op: string;
+  args?: CborValue;
+  /** The device's public key: verify the result with it. */
+  deviceKey?: CoseKey;
+  /** How long to wait for the result (default 10 s). */
+  timeoutMs?: number;
+  /** Adds an expiry claim this many seconds after issue. */
+  expiresInSeconds?: number;
+}
+
+export class CommandClient {
+  private readonly router = new ResultRouter();
+  private readonly subscribed = new Map<string, Promise<void>>();
+  private closed = false;
+
+  private constructor(
+    private readonly mqtt: MqttClient,
+    private readonly key: CoseKey,
+    private readonly topicPrefix: string,
+  ) {}
+
+  static async connect(options: CommandClientOptions): Promise<CommandClient> {
+    if (options.key.d === undefined) fail("key-invalid", "commands are signed with a private key; this one is public");
+    const prefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+    let client: CommandClient | undefined;
+    const pending: [string, Uint8Array][] = [];
+    const mqtt = await connectMqtt(options.brokerUrl, {
+      clean: true,
+      clientId: options.clientId,
+      connectTimeoutMs: options.connectTimeoutMs,
+      onMessage: (topic, payload) => {
+        if (client) client.message(topic, payload);
+        else pending.push([topic, payload]);
+      },
+    });
+    client = new CommandClient(mqtt, options.key, prefix);
+    for (const [topic, payload] of pending) client.message(topic, payload);
+    return client;
+  }
+
+  /** Signs a command, publishes it and resolves with the device's result (rejects "no-result" on timeout). */
+  async send(request: CommandRequest): Promise<CommandReply> {
+    if (this.closed) fail("closed", "the command client is closed");
+    const device = checkTopicLevel(request.device, "device");
+    const door = checkTopicLevel(request.door, "door");
+    if (typeof request.op !== "string" || request.op.length === 0 || request.op.length > 64) fail("usage", "op must be 1 to 64 characters");
+    const timeoutMs = request.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) fail("usage", "timeoutMs must be a positive integer");
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const expires = request.expiresInSeconds;
+    if (expires !== undefined && !(Number.isInteger(expires) && expires > 0)) fail("usage", "expiresInSeconds must be a positive integer");
+    const seq = nextSequence();
+    const message = signCommand(nodeCrypto, this.key, {
+      device,
+      door,
+      op: request.op,
+      args: request.args,
+      seq,
+      issuedAt,
+      expiresAt: expires === undefined ? undefined : issuedAt + expires,
+    });
+    return awaitResult({
+      client: this.mqtt,
+      router: this.router,
+      topicPrefix: this.topicPrefix,
+      device,
+      door,
+      message,
+      seq,
+      deviceKey: request.deviceKey,
+      timeoutMs,
+      beforePublish: () => this.subscribeResults(device),
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.router.cancelAll(new GatehouseError("closed", "the command client was closed"));
+    await endMqtt(this.mqtt);
+  }
+
+  private subscribeResults(device: string): Promise<void> {
+    const topic = resultTopic(this.topicPrefix, device);
+    let done = this.subscribed.get(topic);
+    if (!done) {
+      done = this.mqtt.subscribeAsync(topic, { qos: 1 }).then(
+        () => undefined,
+        (e: Error) => {
+          this.subscribed.delete(topic);
+          fail("broker-error", `cannot subscribe to ${topic}: ${e.message}`);
+        },
+      );
+      this.subscribed.set(topic, done);
+    }
+    return done;
+  }
+
+  private message(topic: string, payload: Uint8Array): void {
+    const prefix = `${this.topicPrefix}/`;
+    const suffix = "/result";
+    if (!topic.startsWith(prefix) || !topic.endsWith(suffix)) return;
+    const device = topic.slice(prefix.length, topic.length - suffix.length);
+    if (device.length === 0 || device.includes("/")) return;
+    this.router.offer(device, payload);
+  }
+}

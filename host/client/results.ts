@@ -1,0 +1,265 @@
+// Waiting for command results (docs/protocol.md section 4, kind "result"): shared by the command client
+// (CLI, demo) and the fleet server's relay. A result names the command it answers by `ref`, the first
+// 8 bytes of SHA-256 of the command message as the device received it, so a waiter knows its ref before
+// it publishes and needs nothing else from the device (refused commands get results without cmdSeq).
+
+import type { MqttClient } from "mqtt";
+import { toHex } from "../../sdk/bytes";
+import { decode } from "../../sdk/cbor/decode";
+import type { CborMap } from "../../sdk/cbor/types";
+import type { CoseKey } from "../../sdk/cose/key";
+import { parseSign1 } from "../../sdk/cose/sign1";
+import { GatehouseError, errorCode, fail } from "../../sdk/errors";
+import type { CryptoPort } from "../../sdk/ports/crypto";
+import { PUBLICATION_LIMITS, TOPIC_OF_KIND, verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { nodeCrypto } from "../../ports/node/crypto";
+import { toJson, type Json } from "./json";
+
+export interface CommandReply {
+  ok: boolean;
+  /** The door's output when ok (a decoded CBOR value; undefined when the operation returns nothing). */
+  value?: unknown;
+  code?: string;
+  message?: string;
+  /**
+   * true: the result's signature was checked with the device's key. false: it was NOT; anyone who can
+   * publish on the broker could have written it.
+   */
+  verified: boolean;
+  device: string;
+  /** The command's sequence number. */
+  seq: number;
+  /** The ref the result answered, in hex. */
+  ref: string;
+  /** The kid (hex) the device verified the command with; absent when it refused before that. */
+  sender?: string;
+  /** The result publication as received (a COSE_Sign1), for whoever wants to verify it again. */
+  result: Uint8Array;
+}
+
+/** The ref of a command message: the first 8 bytes of its SHA-256. */
+export function commandRef(message: Uint8Array, crypto: CryptoPort = nodeCrypto): Uint8Array {
+  return crypto.sha256(message).subarray(0, 8);
+}
+
+export interface OpenedResult {
+  body: CborMap;
+  verified: boolean;
+}
+
+/**
+ * Reads a device publication of `kind`. With the device's key it is verified (verifyPublication); without
+ * one it is only parsed (tag, structure, limits, the device it names) and marked unverified.
+ */
+export function openPublication(payload: Uint8Array, kind: PublicationKind, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedResult {
+  if (deviceKey) return { body: verifyPublication(crypto, payload, deviceKey, kind, device), verified: true };
+  const parts = parseSign1(payload, { tag: "required", limits: PUBLICATION_LIMITS });
+  if (parts.payload === null) return fail("cose-detached-payload", `${kind} has no payload`);
+  const body = decode(parts.payload, PUBLICATION_LIMITS);
+  if (!(body instanceof Map)) return fail("publication-malformed", `${kind} payload is not a map`);
+  if (body.get("device") !== device) fail("wrong-device", `${kind} names device ${String(body.get("device"))}, not ${device}`);
+  return { body, verified: false };
+}
+
+/** A result publication, verified when the device's key is given (see openPublication). */
+export function openResult(payload: Uint8Array, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedResult {
+  return openPublication(payload, "result", device, deviceKey, crypto);
+}
+
+function replyOf(device: string, seq: number, opened: OpenedResult, payload: Uint8Array): CommandReply {
+  const { body, verified } = opened;
+  const ref = body.get("ref");
+  const reply: CommandReply = {
+    ok: body.get("ok") === true,
+    verified,
+    device,
+    seq,
+    ref: ref instanceof Uint8Array ? toHex(ref) : "",
+    result: payload,
+  };
+  const sender = body.get("sender");
+  if (typeof sender === "string") reply.sender = sender;
+  if (reply.ok) {
+    if (body.has("value")) reply.value = body.get("value");
+  } else {
+    const code = body.get("code");
+    const message = body.get("message");
+    reply.code = typeof code === "string" ? code : "unknown";
+    if (typeof message === "string") reply.message = message;
+  }
+  return reply;
+}
+
+interface Waiter {
+  readonly device: string;
+  readonly seq: number;
+  readonly deviceKey?: CoseKey;
+  resolve(reply: CommandReply): void;
+  reject(error: Error): void;
+  /** Why the last result carrying this ref was refused (a wrong device key, a forgery). */
+  refused?: string;
+}
+
+/** Routes result publications to the commands waiting for them, by device and ref. */
+export class ResultRouter {
+  private readonly waiting = new Map<string, Set<Waiter>>();
+
+  constructor(private readonly crypto: CryptoPort = nodeCrypto) {}
+
+  /** Commands waiting for a result. */
+  get pending(): number {
+    let n = 0;
+    for (const set of this.waiting.values()) n += set.size;
+    return n;
+  }
+
+  /**
+   * A result publication as it arrived on gh/<device>/result: each waiter for its ref gets it, verified
+   * with that waiter's device key when it has one. A result that fails verification is ignored (the
+   * waiter keeps waiting, and remembers why for its timeout message).
+   */
+  offer(device: string, payload: Uint8Array): void {
+    if (this.waiting.size === 0) return;
+    let unverified: OpenedResult;
+    try {
+      unverified = openResult(payload, device, undefined, this.crypto);
+    } catch {
+      return; // not even a result: nobody waits for it
+    }
+    const ref = unverified.body.get("ref");
+    if (!(ref instanceof Uint8Array)) return;
+    const set = this.waiting.get(key(device, toHex(ref)));
+    if (!set) return;
+    for (const waiter of [...set]) {
+      let opened = unverified;
+      if (waiter.deviceKey) {
+        try {
+          opened = openResult(payload, device, waiter.deviceKey, this.crypto);
+        } catch (e) {
+          waiter.refused = `${errorCode(e)}: ${(e as Error).message}`;
+          continue;
+        }
+      }
+      waiter.resolve(replyOf(device, waiter.seq, opened, payload));
+    }
+  }
+
+  /** A result the caller has already verified with the device's key (the fleet server's ingestion). */
+  deliverVerified(device: string, body: CborMap, payload: Uint8Array): void {
+    const ref = body.get("ref");
+    if (!(ref instanceof Uint8Array)) return;
+    const set = this.waiting.get(key(device, toHex(ref)));
+    if (!set) return;
+    for (const waiter of [...set]) waiter.resolve(replyOf(device, waiter.seq, { body, verified: true }, payload));
+  }
+
+  /**
+   * Registers a wait for the result of `ref` (register before publishing: a result can arrive before
+   * publish() returns). Resolves with the reply; rejects with "no-result" after `timeoutMs`, or with the
+   * error given to `cancel`.
+   */
+  wait(device: string, ref: Uint8Array, options: { seq: number; deviceKey?: CoseKey; timeoutMs: number }): { promise: Promise<CommandReply>; cancel(error: Error): void } {
+    const k = key(device, toHex(ref));
+    let waiter!: Waiter;
+    const promise = new Promise<CommandReply>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): boolean => {
+        const set = this.waiting.get(k);
+        if (!set?.delete(waiter)) return false; // already settled
+        if (set.size === 0) this.waiting.delete(k);
+        clearTimeout(timer);
+        return true;
+      };
+      waiter = {
+        device,
+        seq: options.seq,
+        deviceKey: options.deviceKey,
+        resolve: (reply) => {
+          if (finish()) resolve(reply);
+        },
+        reject: (error) => {
+          if (finish()) reject(error);
+        },
+      };
+      let set = this.waiting.get(k);
+      if (!set) this.waiting.set(k, (set = new Set()));
+      set.add(waiter);
+      timer = setTimeout(() => {
+        const refused = waiter.refused ? ` A result did arrive but failed verification (${waiter.refused}): is the device key right?` : "";
+        waiter.reject(
+          new GatehouseError(
+            "no-result",
+            `no result from ${device} within ${options.timeoutMs} ms: the device may be offline (its persistent session gets the command when it reconnects), or it refused the command before authenticating it and its security-event rate limit suppressed the result.${refused}`,
+          ),
+        );
+      }, options.timeoutMs);
+    });
+    return { promise, cancel: (error) => waiter.reject(error) };
+  }
+
+  /** Rejects every wait (on shutdown). */
+  cancelAll(error: Error): void {
+    for (const set of [...this.waiting.values()]) for (const waiter of [...set]) waiter.reject(error);
+  }
+}
+
+function key(device: string, refHex: string): string {
+  return `${device}\n${refHex}`;
+}
+
+export interface RelayOptions {
+  client: MqttClient;
+  router: ResultRouter;
+  topicPrefix: string;
+  device: string;
+  door: string;
+  /** The signed command (COSE_Sign1), published as is. */
+  message: Uint8Array;
+  /** The command's seq, for the reply. */
+  seq: number;
+  /** Verify the result with this key; without it the reply is unverified. */
+  deviceKey?: CoseKey;
+  timeoutMs: number;
+  /** Runs after the wait is registered and before the command is published (e.g. subscribe to the result topic). */
+  beforePublish?(): Promise<void>;
+  crypto?: CryptoPort;
+}
+
+/**
+ * Publishes a signed command on <prefix>/<device>/cmd/<door> (QoS 1, not retained) and waits for the
+ * result whose ref is SHA-256(message)[0..8]. The caller must route result publications into `router`.
+ */
+export async function awaitResult(o: RelayOptions): Promise<CommandReply> {
+  const ref = commandRef(o.message, o.crypto);
+  const wait = o.router.wait(o.device, ref, { seq: o.seq, deviceKey: o.deviceKey, timeoutMs: o.timeoutMs });
+  try {
+    await o.beforePublish?.();
+    await o.client.publishAsync(`${o.topicPrefix}/${o.device}/cmd/${o.door}`, Buffer.from(o.message.buffer, o.message.byteOffset, o.message.byteLength), {
+      qos: 1,
+      retain: false,
+    });
+  } catch (e) {
+    const error = e instanceof GatehouseError ? e : new GatehouseError("broker-error", `cannot publish the command: ${(e as Error).message}`);
+    wait.cancel(error);
+  }
+  return wait.promise;
+}
+
+/** The result topic of a device. */
+export function resultTopic(topicPrefix: string, device: string): string {
+  return `${topicPrefix}/${device}/${TOPIC_OF_KIND.result}`;
+}
+
+/** The JSON form of a reply, as the fleet server's API returns it (byte strings and the raw result in hex). */
+export function replyToJson(reply: CommandReply): { [key: string]: Json } {
+  const json: { [key: string]: Json } = { ok: reply.ok, verified: reply.verified, device: reply.device, seq: reply.seq, ref: reply.ref };
+  if (reply.ok) {
+    if (reply.value !== undefined) json.value = toJson(reply.value); // absent: the operation returns nothing
+  } else {
+    json.code = reply.code ?? "unknown";
+    json.message = reply.message ?? "";
+  }
+  if (reply.sender !== undefined) json.sender = reply.sender;
+  json.result = toHex(reply.result);
+  return json;
+}

@@ -1,0 +1,160 @@
+// `gatehouse provision` as a user runs it (a real process in a temporary folder), and host/identity.ts:
+// the files it writes (modes, kid, the key pair), the trust list and its roles, and one-line errors with
+// stable codes for every bad input.
+import test, { type ExecutionContext } from "ava";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { utf8 } from "../sdk/cbor/encode";
+import { decodeKey, publicKey } from "../sdk/cose/key";
+import { toHex } from "../sdk/bytes";
+import { decodeTrust, TrustList } from "../sdk/trust";
+import { errorCode } from "../sdk/errors";
+import { nodeCrypto } from "../ports/node/crypto";
+import { listIdentities, readIdentity, writeIdentity, generateDeviceKey, checkDeviceId } from "../host/identity";
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = join(repoRoot, "bin", "gatehouse.js");
+const ERROR_LINE = /^gatehouse provision: error [a-z0-9-]+: \S.*\n$/;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let dir = "";
+
+function gatehouse(...args: string[]): Promise<Result> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "" } }, (error, stdout, stderr) => {
+      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function ok(t: ExecutionContext, ...args: string[]): Promise<Result> {
+  const result = await gatehouse(...args);
+  t.is(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+  return result;
+}
+
+/** A failure with exit status `exit`, one error line naming `code`, and nothing written to stdout. */
+async function fails(t: ExecutionContext, exit: number, code: string, ...args: string[]): Promise<void> {
+  const result = await gatehouse(...args);
+  t.is(result.code, exit, `${args.join(" ")}: ${result.stderr}`);
+  t.regex(result.stderr, ERROR_LINE, `${args.join(" ")}: one error line`);
+  t.true(result.stderr.includes(`error ${code}:`), `${args.join(" ")}: expected ${code}, got ${result.stderr}`);
+  t.false(result.stderr.includes("    at "), "no stack trace");
+  t.is(result.stdout, "");
+}
+
+test.before(async (t) => {
+  dir = await mkdtemp(join(tmpdir(), "gatehouse-provision-"));
+  await Promise.all([
+    ok(t, "keygen", "--alg", "ES256", "--kid", "admin", "--out", "keys"),
+    ok(t, "keygen", "--alg", "EdDSA", "--kid", "ops", "--out", "keys"),
+  ]);
+});
+
+test.after.always(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test("writes device.key (0600), device.pub and trust.cbor with kid = device id and the operators' roles", async (t) => {
+  const result = await ok(t, "provision", "--id", "thermo-1", "--out", "ids", "--operator", "keys/admin.pub:administer", "--operator", "keys/ops.pub:operate");
+  t.regex(result.stdout, /provisioned device "thermo-1"/);
+  t.regex(result.stdout, /"admin" \(ES256\) as administer/);
+  t.regex(result.stdout, /"ops" \(EdDSA\) as operate/);
+
+  const deviceDir = join(dir, "ids", "thermo-1");
+  t.is((await stat(join(deviceDir, "device.key"))).mode & 0o777, 0o600);
+  t.is((await stat(deviceDir)).mode & 0o077, 0, "the device folder is private too");
+  const key = decodeKey(new Uint8Array(await readFile(join(deviceDir, "device.key"))));
+  const pub = decodeKey(new Uint8Array(await readFile(join(deviceDir, "device.pub"))));
+  t.is(key.alg, "ES256", "ES256 by default");
+  t.deepEqual(key.kid, utf8("thermo-1"));
+  t.truthy(key.d);
+  t.is(pub.d, undefined);
+  t.deepEqual([pub.alg, pub.kid, pub.x, pub.y], [key.alg, key.kid, key.x, key.y], "device.pub is the public half");
+  // The key pair works: what the private half signs, the public half verifies.
+  const signature = nodeCrypto.sign("ES256", key, utf8("hello"));
+  t.true(nodeCrypto.verify("ES256", pub, utf8("hello"), signature));
+
+  const trust = decodeTrust(new Uint8Array(await readFile(join(deviceDir, "trust.cbor"))));
+  t.is(trust.entries().length, 2, "the device trusts these two and nothing else");
+  t.is(trust.roleOf(toHex(utf8("admin"))), "administer");
+  t.is(trust.roleOf(toHex(utf8("ops"))), "operate");
+  t.is(trust.entries().find((e) => e.role === "operate")?.key.alg, "EdDSA");
+  for (const entry of trust.entries()) t.is(entry.key.d, undefined, "no private key in a trust list");
+
+  const identity = readIdentity(deviceDir);
+  t.is(identity.id, "thermo-1");
+  t.deepEqual(identity.publicKey.x, pub.x);
+  t.deepEqual(listIdentities(join(dir, "ids")), ["thermo-1"]);
+});
+
+test("--alg EdDSA; no operators is allowed but noted; an existing identity needs --force", async (t) => {
+  const result = await ok(t, "provision", "--id", "lonely", "--out", "ids2", "--alg", "EdDSA");
+  t.regex(result.stderr, /trusts no operator/);
+  const key = decodeKey(new Uint8Array(await readFile(join(dir, "ids2", "lonely", "device.key"))));
+  t.is(key.alg, "EdDSA");
+  t.is(decodeTrust(new Uint8Array(await readFile(join(dir, "ids2", "lonely", "trust.cbor")))).entries().length, 0);
+
+  const before = await readFile(join(dir, "ids2", "lonely", "device.key"));
+  await fails(t, 1, "file-exists", "provision", "--id", "lonely", "--out", "ids2");
+  t.deepEqual(await readFile(join(dir, "ids2", "lonely", "device.key")), before, "the existing key is untouched");
+  await ok(t, "provision", "--id", "lonely", "--out", "ids2", "--force", "--operator", "keys/admin.pub:view");
+  const replaced = decodeKey(new Uint8Array(await readFile(join(dir, "ids2", "lonely", "device.key"))));
+  t.notDeepEqual(replaced.d, key.d, "--force makes a new key pair");
+  t.is(replaced.alg, "ES256");
+});
+
+test("bad input: one error line with a stable code, and nothing written", async (t) => {
+  await fails(t, 2, "usage", "provision", "--out", "bad");
+  await fails(t, 2, "usage", "provision", "--id", "x");
+  await fails(t, 2, "usage", "provision", "--id", "Thermo", "--out", "bad");
+  await fails(t, 2, "usage", "provision", "--id", "a".repeat(33), "--out", "bad");
+  await fails(t, 2, "usage", "provision", "--id", "a/b", "--out", "bad");
+  await fails(t, 2, "usage", "provision", "--id", "ok-1", "--out", "bad", "--alg", "RS256");
+  await fails(t, 2, "usage", "provision", "--id", "ok-1", "--out", "bad", "--operator", "keys/admin.pub");
+  await fails(t, 2, "usage", "provision", "--id", "ok-1", "--out", "bad", "--operator", "keys/admin.pub:root");
+  await fails(t, 2, "usage", "provision", "--id", "ok-1", "--out", "bad", "--operator", ":operate");
+  await fails(t, 2, "usage", "provision", "--id", "ok-1", "--out", "bad", "--bogus");
+  await fails(t, 1, "key-file", "provision", "--id", "ok-1", "--out", "bad", "--operator", "keys/missing.pub:view");
+  await writeFile(join(dir, "garbage.pub"), "not a key");
+  await fails(t, 1, "key-file", "provision", "--id", "ok-1", "--out", "bad", "--operator", "garbage.pub:view");
+  await fails(t, 1, "trust-invalid", "provision", "--id", "ok-1", "--out", "bad", "--operator", "keys/admin.pub:view", "--operator", "keys/admin.pub:operate");
+  await t.throwsAsync(stat(join(dir, "bad")), undefined, "nothing was written");
+});
+
+test("identity files: the library refuses what does not fit together", async (t) => {
+  const root = join(dir, "lib");
+  t.is(errorCode(catching(() => checkDeviceId("UPPER"))), "identity-invalid");
+  const key = generateDeviceKey("dev-a");
+  t.deepEqual(key.kid, utf8("dev-a"));
+  // The kid must name the device.
+  t.is(errorCode(catching(() => writeIdentity(root, { id: "dev-b", key, trust: new TrustList() }))), "identity-invalid");
+  // A public key cannot be a device's identity.
+  t.is(errorCode(catching(() => writeIdentity(root, { id: "dev-a", key: publicKey(key), trust: new TrustList() }))), "identity-invalid");
+  writeIdentity(root, { id: "dev-a", key, trust: new TrustList() });
+  t.is(readIdentity(join(root, "dev-a")).id, "dev-a");
+  // A device.pub that is not the private key's public half is caught.
+  const other = generateDeviceKey("dev-a");
+  const { encodeKey } = await import("../sdk/cose/key");
+  await writeFile(join(root, "dev-a", "device.pub"), encodeKey(publicKey(other)));
+  t.is(errorCode(catching(() => readIdentity(join(root, "dev-a")))), "identity-invalid");
+  t.is(errorCode(catching(() => readIdentity(join(root, "nothing-here")))), "identity-invalid");
+  t.deepEqual(listIdentities(join(dir, "no-such-folder")), []);
+});
+
+function catching(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
