@@ -464,3 +464,26 @@ test("aedes: the same server works against an in-process broker", async (t) => {
   f.device.stop(false);
   await until("offline", () => f.server.devices().find((d) => !d.online));
 });
+
+test("a birth with a new session is reported as online even when the database still had the device online", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-server-db-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dbPath = join(dir, "fleet.db");
+  const f = await setup(t, { dbPath });
+  const w = await watcher(f.brokerUrl, "gh/none");
+  t.teardown(() => void w.client.end(true));
+  const birth = (session: number, seq: number) =>
+    Buffer.from(signPublication(nodeCrypto, f.deviceKey, "birth", { device: DEVICE, seq, session, firmware: "1", patch: 0, epoch: 0, doors: [], dropped: {} }));
+  await w.client.publishAsync(`gh/${DEVICE}/birth`, birth(5, 6), { qos: 1 });
+  await until("online", () => f.activity.some((a) => a.type === "online"));
+  // The server stops while the device is online, and never sees its death. A new server, on the same
+  // database but a new broker session, then receives the device's next birth.
+  await f.server.stop();
+  const activity: Activity[] = [];
+  const again = await FleetServer.start({ brokerUrl: f.brokerUrl, dbPath, clientId: `${f.clientId}-2`, onActivity: (a) => activity.push(a) });
+  t.teardown(() => again.stop());
+  t.true(again.devices()[0].online, "the database still says online");
+  await w.client.publishAsync(`gh/${DEVICE}/birth`, birth(9, 10), { qos: 1 });
+  const online = await until("online again", () => activity.find((a) => a.type === "online"));
+  t.like(online, { device: DEVICE, session: 9 });
+});

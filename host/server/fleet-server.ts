@@ -412,7 +412,9 @@ export class FleetServer {
       this.queued = undefined;
     }
     const online = this.store.isOnline(device);
-    if (online !== wasOnline) {
+    // A birth is a new session even when the store still had the device online (its last death may
+    // never have reached this server), so it is reported as coming online.
+    if (online !== wasOnline || (online && kind === "birth" && !problem)) {
       const row = this.store.device(device);
       queued.push(online ? { type: "online", device, session: row?.session ?? null, firmware: row?.firmware ?? null } : { type: "offline", device });
     }
