@@ -183,6 +183,7 @@ test("a device with a state folder keeps its sequence numbers increasing across 
     await second.waitOnline();
     await watcher.until("the second birth", () => watcher.of("keeper", "birth").length >= 2);
     await second.stop(true);
+    await watcher.until("the second death", () => watcher.of("keeper", "death").length === 2);
     const after = watcher.seen.slice(count).map((s) => s.body.get("seq") as number);
     t.true(after.length > 0);
     t.true(Math.min(...after) > before, `after the restart every seq (from ${Math.min(...after)}) is above the last one before (${before})`);
