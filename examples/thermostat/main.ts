@@ -16,10 +16,8 @@
 import config from "mc/config";
 import Preference from "preference";
 import { decodeKey, decodeTrust, Device, fromHex } from "../sdk";
-import { Esp32ThermostatBoard, moddableCrypto, type AnalogClass, type DigitalClass } from "../moddable";
+import { Ecma419MqttTransport, Esp32ThermostatBoard, moddableClock, moddableCrypto, moddableTimers, PreferenceStorage, type AnalogClass, type DigitalClass, type NetworkMqtt } from "../moddable";
 import { installThermostat } from "./app";
-import { Ecma419MqttTransport, type NetworkMqtt } from "./moddable-mqtt";
-import { moddableClock, moddableTimers, PreferenceStorage } from "./moddable-ports";
 
 // The host provider Moddable installs as a global (modules/io/system), extended with `network.mqtt` by
 // the MQTT client's preloaded config. Declared here, for this module only, with the parts used.

@@ -1,4 +1,4 @@
-// The few Moddable runtime modules the thermostat's device entry uses, declared for THIS REPO'S type
+// The few Moddable runtime modules the Moddable ports and the examples' device entries use, declared for THIS REPO'S type
 // check only (tsc -p tsconfig.json, which has no Moddable SDK). A Moddable build does not list this file:
 // mcconfig types these specifiers from $(MODDABLE)/typings (docs/moddable.md section 1), and "mc/config"
 // from the typing it generates per build. The shapes follow those typings, trimmed to what is used here.

@@ -20,7 +20,7 @@
 // - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; anything
 //   larger is read and dropped (commands are at most 8 KiB).
 
-import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../sdk";
+import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 
 const MAX_INCOMING = 16 * 1024;
 

@@ -1,11 +1,12 @@
 // Clock, timers and storage on Moddable (ESP32): thin wrappers over Moddable's `time`, `timer` and
 // `preference` modules (docs/moddable.md sections 6 and 8). Device code. UNTESTED on hardware.
-// They live with the example until the SDK grows ports/moddable/{platform,storage}.ts.
 
 import Preference from "preference";
 import Time from "time";
 import Timer from "timer";
-import type { ClockPort, StoragePort, TimerPort } from "../sdk";
+import type { ClockPort } from "../../sdk/ports/clock";
+import type { StoragePort } from "../../sdk/ports/storage";
+import type { TimerPort } from "../../sdk/ports/timer";
 
 /** Wall time before this is the boot default, not a time anyone set (SNTP sets the real one). */
 const TRUSTED_AFTER_MS = Date.UTC(2025, 0, 1);
