@@ -38,7 +38,9 @@ test("the project type-checks (strict), with the typed-door compile-time checks"
   await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit"], { cwd: root }));
 });
 
-test("the SDK and the Moddable port type-check without Node's types", async (t) => {
-  const tsc = join(root, "node_modules/typescript/bin/tsc");
-  await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "ports/moddable/tsconfig.json"], { cwd: root }));
-});
+for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tsconfig.json"]) {
+  test(`device code type-checks without Node's types: ${config}`, async (t) => {
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    await t.notThrowsAsync(run(process.execPath, [tsc, "-p", config], { cwd: root }));
+  });
+}
