@@ -5,6 +5,7 @@
 //
 //   npm run bench                      (or: node --import tsx bench/run.ts)
 //   node --import tsx bench/run.ts host-pipeline size     (a subset)
+//   node --import tsx bench/run.ts mqtt-roundtrip sim-capacity   (the two that start a mosquitto)
 
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -13,8 +14,14 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 
-const BENCHMARKS = ["host-pipeline", "xs-computrons", "size"] as const;
+const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity"] as const;
 type Name = (typeof BENCHMARKS)[number];
+/** Node flags a benchmark needs (sim-capacity collects garbage before it measures). */
+const NODE_FLAGS: Partial<Record<Name, string[]>> = { "sim-capacity": ["--expose-gc"] };
+
+function nodeArgs(name: Name): string[] {
+  return [...(NODE_FLAGS[name] ?? []), "--import", "tsx"];
+}
 
 interface Run {
   name: Name;
@@ -27,7 +34,7 @@ interface Run {
 function runOne(name: Name): Promise<Run> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(here, `${name}.ts`)], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...nodeArgs(name), join(here, `${name}.ts`)], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
     let buffered = "";
     let result: Record<string, any> | undefined;
     child.stdout.setEncoding("utf8");
@@ -66,7 +73,7 @@ for (const name of selected) if (!BENCHMARKS.includes(name)) throw new Error(`un
 
 const runs: Run[] = [];
 for (const name of selected) {
-  console.log(`\n=== ${name} (node --import tsx bench/${name}.ts)`);
+  console.log(`\n=== ${name} (node ${nodeArgs(name).join(" ")} bench/${name}.ts)`);
   runs.push(await runOne(name));
 }
 
@@ -95,6 +102,18 @@ for (const run of runs) {
   } else if (run.name === "size") {
     rows.push(["size device-core (minified)", `${r.kib.toFixed(1)} KiB (${r.bytes} B)`, `< ${r.goalKib} KiB`, goalText(r.kib < r.goalKib)]);
     rows.push(["size device-core (gzip)", `${(r.gzipBytes / 1024).toFixed(1)} KiB`, "", ""]);
+  } else if (run.name === "mqtt-roundtrip") {
+    for (const c of r.results) {
+      const at = `c=${c.concurrency}`;
+      rows.push([`mqtt ${at} unsigned round trips`, `${c.unsignedPerSec.toLocaleString("en-US")} rt/s`, "", ""]);
+      rows.push([`mqtt ${at} signed round trips`, `${c.signedPerSec.toLocaleString("en-US")} rt/s`, "", ""]);
+      rows.push([`mqtt ${at} signed/unsigned`, c.ratio.toFixed(2), `>= ${r.goal}`, goalText(c.ratio >= r.goal)]);
+      rows.push([`mqtt ${at} signed latency`, `p50 ${c.signedP50Ms.toFixed(1)} ms, p99 ${c.signedP99Ms.toFixed(1)} ms`, "", ""]);
+    }
+  } else if (run.name === "sim-capacity") {
+    rows.push(["sim devices online", `${r.online} of ${r.devices} in ${r.onlineSeconds.toFixed(1)} s`, `${r.devices}`, goalText(r.allOnline)]);
+    rows.push(["sim heap per device", `${r.heapPerDeviceKib.toFixed(1)} KiB`, `< ${r.goalKib} KiB`, goalText(r.heapPerDeviceKib < r.goalKib)]);
+    rows.push(["sim rss per device", `${r.rssPerDeviceKib.toFixed(1)} KiB`, `< ${r.goalKib} KiB`, goalText(r.rssPerDeviceKib < r.goalKib)]);
   }
 }
 const header: [string, string, string, string] = ["figure", "value", "goal", "status"];

@@ -1,0 +1,375 @@
+// A flood on a device's command topic, through a real mosquitto: 2,000 garbage payloads (random bytes,
+// truncated COSE, CBOR heads announcing huge lengths, bad signatures, an untrusted signer) and 500 replays
+// of one valid command captured earlier, while a legitimate operator sends 20 good commands in between.
+// The device is the real one (sdk/device.ts over the Node ports), watched by the fleet server. What must
+// hold: the good commands all run, exactly once; the security-event rate limit lets out a bounded number
+// of events and counts the rest, and the counts the server stores add up to every refusal; the device's
+// memory stays bounded. No timing assertions: waits are bounded and wait for outcomes.
+import test from "ava";
+import { connect, type MqttClient } from "mqtt";
+import { randomBytes } from "node:crypto";
+import { toHex } from "../sdk/bytes";
+import { utf8 } from "../sdk/cbor/encode";
+import type { CborMap, CborValue } from "../sdk/cbor/types";
+import { signCommand } from "../sdk/command/sender";
+import type { CommandResult } from "../sdk/command/receiver";
+import { publicKey, type CoseKey } from "../sdk/cose/key";
+import { Device } from "../sdk/device";
+import { defineDoor, t as types } from "../sdk/index";
+import { verifyPublication } from "../sdk/session/messages";
+import { TrustList } from "../sdk/trust";
+import { nodeCrypto } from "../ports/node/crypto";
+import { nodeClock, nodeTimers } from "../ports/node/platform";
+import { MemoryStorage } from "../ports/node/storage";
+import { NodeMqttTransport } from "../ports/node/transport";
+import { nextSequence } from "../host/client/sequence";
+import { generateDeviceKey } from "../host/identity";
+import { FleetServer } from "../host/server/index";
+import { startMosquitto } from "./support/brokers";
+
+const DEVICE = "flood-1";
+const OPERATOR = nodeCrypto.generateKey("EdDSA", utf8("flood-operator"));
+const STRANGER = nodeCrypto.generateKey("EdDSA", utf8("stranger"));
+const GARBAGE = 2000;
+const REPLAYS = 500;
+const GOOD = 20;
+/**
+ * The device's event limiter: the SDK's default rate, a burst of 10 instead of 20. Each delivered refusal
+ * is two publications (its event and its result), so the burst at the start of the flood takes 2 x burst
+ * places in the offline queue until the broker acknowledges them; 10 leaves room for slow acknowledgements
+ * on a loaded machine, so the queue never drops (which would take events out of the sums checked below).
+ */
+const EVENTS_PER_SECOND = 5;
+const EVENT_BURST = 10;
+const QUEUE_LIMIT = 64;
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const counterDoor = defineDoor({
+  name: "counter",
+  properties: {},
+  actions: { hit: { input: types.int({ min: 0, max: 1000 }), output: types.int({ min: 0, max: 1000 }), role: "operate" } },
+  events: {},
+});
+
+/** The real Device, counting what its command handler saw and watching its offline queue. */
+class CountingDevice extends Device {
+  handled = 0;
+  executedOk = 0;
+  duplicates = 0;
+  refused = 0;
+  maxPending = 0;
+
+  handleCommand(door: string, message: Uint8Array): CommandResult {
+    const result = super.handleCommand(door, message);
+    this.handled++;
+    if (result.duplicate) this.duplicates++;
+    else if (result.outcome.ok) this.executedOk++;
+    else this.refused++;
+    this.maxPending = Math.max(this.maxPending, this.session.pending);
+    return result;
+  }
+}
+
+/** Deterministic randomness for the garbage (xorshift32), so a failure can be reproduced. */
+function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+function signFor(key: CoseKey, index: number): Uint8Array {
+  return signCommand(nodeCrypto, key, { device: DEVICE, door: "counter", op: "invoke.hit", args: index, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+}
+
+/** 2,000 payloads no device may act on, in five families. */
+function garbage(random: () => number): Uint8Array[] {
+  const int = (n: number) => Math.floor(random() * n);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
+  // Tag 18, array of 4, then CBOR heads that announce far more than follows (up to 2^64 - 1 bytes or items).
+  const hugeHeads = [
+    [0xd2, 0x84, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    [0xd2, 0x84, 0x5a, 0x7f, 0xff, 0xff, 0xff],
+    [0xd2, 0x84, 0x43, 0xa1, 0x01, 0x27, 0xa0, 0x5a, 0xff, 0xff, 0xff, 0xff],
+    [0xd2, 0x9b, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00],
+    [0xd2, 0x84, 0x43, 0xa1, 0x01, 0x27, 0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    [0xd2, 0x84, 0x7b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    [0xd2, 0x84, 0x5f, 0x5a, 0xff, 0xff, 0xff, 0xff],
+    [0xd2, ...new Array<number>(200).fill(0x81)],
+  ];
+  const valid = signFor(OPERATOR, 0); // never sent whole: only cut short or with its signature spoiled
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < GARBAGE; i++) {
+    switch (i % 5) {
+      case 0:
+        out.push(bytes(1 + int(300)));
+        break;
+      case 1:
+        out.push(valid.slice(0, 1 + int(valid.length - 1)));
+        break;
+      case 2: {
+        const head = hugeHeads[int(hugeHeads.length)];
+        out.push(Uint8Array.from([...head, ...bytes(int(40))]));
+        break;
+      }
+      case 3: {
+        const spoiled = valid.slice();
+        spoiled[spoiled.length - 1 - int(64)] ^= 1 + int(255); // a byte of the signature
+        out.push(spoiled);
+        break;
+      }
+      default:
+        out.push(signFor(STRANGER, 1)); // a well-formed command from a key the device does not trust
+    }
+  }
+  return out;
+}
+
+function shuffle<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+async function mqttClient(url: string, options: { clientId?: string } = {}): Promise<MqttClient> {
+  const client = connect(url, { protocolVersion: 4, clean: true, reconnectPeriod: 100, ...options });
+  client.on("error", () => {});
+  client.on("connect", () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
+  await until("an MQTT connection", () => client.connected, 10_000);
+  return client;
+}
+
+// Serial: it measures the process heap, which a concurrent test would disturb.
+test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands run once each, events stay bounded and add up", async (t) => {
+  const random = prng(0x5eed + Number(process.env.FLOOD_SEED ?? 0));
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const key = generateDeviceKey(DEVICE);
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: `flood-server-${randomBytes(4).toString("hex")}` });
+  t.teardown(() => server.stop());
+  server.registerDevice(DEVICE, publicKey(key));
+
+  const executions = new Array<number>(GOOD).fill(0);
+  const deviceBorn = performance.now(); // the limiter starts with a full bucket when the device is made
+  const device = new CountingDevice({
+    id: DEVICE,
+    key,
+    trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
+    crypto: nodeCrypto,
+    clock: nodeClock,
+    timers: nodeTimers,
+    storage: new MemoryStorage(),
+    transport: new NodeMqttTransport(broker.url),
+    firmware: "flood 1",
+    backoffInitialMs: 50,
+    backoffMaxMs: 500,
+    eventsPerSecond: EVENTS_PER_SECOND,
+    eventBurst: EVENT_BURST,
+    queueLimit: QUEUE_LIMIT,
+  });
+  device.register(counterDoor, {
+    read: {},
+    write: {},
+    invoke: {
+      hit: (index) => {
+        executions[index]++;
+        return index;
+      },
+    },
+  });
+  device.start();
+  t.teardown(() => device.stop(false));
+  await until("the device online at the server", () => server.devices().find((d) => d.id === DEVICE && d.online));
+
+  // The legitimate operator: results verified with the device key, collected in arrival order.
+  const results: { ref: string; body: CborMap }[] = [];
+  const resultFailures: string[] = [];
+  const operator = await mqttClient(broker.url);
+  t.teardown(() => void operator.end(true));
+  operator.on("message", (topic, payload) => {
+    try {
+      const body = verifyPublication(nodeCrypto, new Uint8Array(payload), publicKey(key), "result", DEVICE);
+      results.push({ ref: toHex(body.get("ref") as Uint8Array), body });
+    } catch (e) {
+      resultFailures.push(`${topic}: ${(e as Error).message}`);
+    }
+  });
+  await operator.subscribeAsync(`gh/${DEVICE}/result`, { qos: 1 });
+  const good: { index: number; ref: string; seq: number; message: Uint8Array }[] = [];
+  const sendGood = async (index: number): Promise<CborMap> => {
+    const seq = nextSequence();
+    const message = signCommand(nodeCrypto, OPERATOR, { device: DEVICE, door: "counter", op: "invoke.hit", args: index as CborValue, seq, issuedAt: Math.floor(Date.now() / 1000) });
+    const ref = toHex(nodeCrypto.sha256(message).subarray(0, 8));
+    good.push({ index, ref, seq, message });
+    await operator.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(message), { qos: 1 });
+    return (await until(`the result of good command ${index}`, () => results.find((r) => r.ref === ref))).body;
+  };
+
+  // Good command 0 is the one the attacker captured; good command 1 moves the device's replay window
+  // past it, so every replay of it is a refusal ("too-old"), never a second execution.
+  await sendGood(0);
+  await sendGood(1);
+  const captured = good[0].message;
+  const flood = shuffle([...garbage(random), ...new Array<Uint8Array>(REPLAYS).fill(captured)], random);
+  const attacker = await mqttClient(broker.url);
+  t.teardown(() => void attacker.end(true));
+
+  global.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
+  let flooded = 0;
+  const floodDone = (async () => {
+    for (let i = 0; i < flood.length; i += 50) {
+      await Promise.all(flood.slice(i, i + 50).map((payload) => attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(payload), { qos: 1 })));
+      flooded = Math.min(flood.length, i + 50);
+    }
+  })();
+  // The other 18 good commands go out spread over the flood, each waiting for its result.
+  const goodDone = (async () => {
+    for (let index = 2; index < GOOD; index++) {
+      const due = Math.floor(((index - 2) * flood.length) / (GOOD - 2));
+      await until("flood progress", () => flooded >= due || flooded === flood.length);
+      await sendGood(index);
+    }
+  })();
+  await Promise.all([floodDone, goodDone]);
+  const expectedHandled = flood.length + GOOD;
+  await until(`the device to handle all ${expectedHandled} messages`, () => device.handled >= expectedHandled);
+
+  // Suppressed events are reported with the next event that gets out: let a token refill, then one
+  // more refusal carries the count of everything suppressed since the last delivered event.
+  await sleep(Math.ceil(2000 / EVENTS_PER_SECOND));
+  await attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from([0xff]), { qos: 1 });
+  await until("the last refusal", () => device.handled === expectedHandled + 1);
+  const elapsedSeconds = (performance.now() - deviceBorn) / 1000;
+  const refusals = GARBAGE + REPLAYS + 1;
+
+  // 1. The good commands: every one ran exactly once and its result says so.
+  t.deepEqual(executions, new Array<number>(GOOD).fill(1), "each good command executed exactly once");
+  for (const g of good) {
+    const first = results.find((r) => r.ref === g.ref)?.body;
+    t.like(first && Object.fromEntries(first as Map<string, unknown>), { ok: true, value: g.index, cmdSeq: g.seq });
+  }
+  t.is(device.executedOk, GOOD);
+  t.is(device.duplicates, 0, "no replay was taken for a redelivery of the latest command");
+  t.is(device.refused, refusals, "everything else was refused");
+  t.is(device.handled, expectedHandled + 1, "the broker delivered every message once");
+
+  // 2. The rate limit: at most the burst plus the rate over the device's life left the device.
+  const { delivered, suppressed } = device.events;
+  t.log(`events delivered ${delivered}, suppressed ${suppressed}, over ${elapsedSeconds.toFixed(1)} s; max offline queue ${device.maxPending}`);
+  t.true(delivered <= EVENT_BURST + EVENTS_PER_SECOND * elapsedSeconds + 1, `delivered ${delivered} <= ${EVENT_BURST} + ${EVENTS_PER_SECOND}/s x ${elapsedSeconds.toFixed(1)} s`);
+  t.true(suppressed > 0);
+  t.is(delivered + suppressed, refusals, "every refusal is an event, delivered or counted as suppressed");
+
+  // 3. What the server stored adds up: each event stands for itself plus the ones suppressed before it.
+  const stored = await until("every delivered event at the server", () => {
+    const rows = server.events({ device: DEVICE, limit: 1000 });
+    return rows.length >= delivered && rows;
+  });
+  t.true(stored.length < 1000, "not truncated by the query limit");
+  t.true(
+    stored.every((e) => e.source === "device" && !e.allowed),
+    "all from the device, all refusals",
+  );
+  t.is(stored.length, delivered);
+  t.true(
+    stored.some((e) => e.suppressed > 0),
+    "the stored events carry suppressed counts",
+  );
+  t.is(
+    stored.reduce((sum, e) => sum + 1 + e.suppressed, 0),
+    delivered + suppressed,
+    "stored events plus their suppressed counts = every refusal the device saw",
+  );
+  t.deepEqual(
+    server.events({ limit: 1000 }).filter((e) => e.source === "server"),
+    [],
+    "the server refused nothing the device published",
+  );
+  const codes = new Set(stored.map((e) => e.code));
+  t.log(`refusal codes stored: ${[...codes].sort().join(", ")}`);
+
+  // 4. Results for refusals only when their event got out: the flood cannot make the device flood results.
+  await until("a result for each delivered refusal", () => results.length >= GOOD + delivered);
+  await sleep(200);
+  t.is(results.length, GOOD + delivered, "one result per good command plus one per delivered refusal event");
+  t.deepEqual(resultFailures, [], "every result verified with the device key");
+
+  // 5. Memory: the offline queue stayed within its limit and the process heap did not grow with the flood.
+  t.true(device.maxPending <= QUEUE_LIMIT, `offline queue peaked at ${device.maxPending} (limit ${QUEUE_LIMIT})`);
+  t.deepEqual(device.dropped, {}, "nothing dropped: the queue never filled");
+  global.gc?.();
+  const growth = process.memoryUsage().heapUsed - heapBefore;
+  t.log(`heap growth after gc: ${(growth / 1024).toFixed(0)} KiB`);
+  t.true(growth < 32 * 1024 * 1024, `heap grew by ${(growth / 1048576).toFixed(1)} MiB over the flood`);
+});
+
+// KNOWN ISSUE (ports/node/transport.ts with sdk/session/session.ts, outside this file): one QoS 1 message
+// larger than the transport's MAX_INCOMING_PACKET (256 KiB) on the command topic wedges the device for as
+// long as the broker keeps it. The transport closes the connection as soon as it reads the length
+// ("packet-too-large") without acknowledging the message, so the broker delivers it again on the next
+// connect of the persistent session, and again; every command queued behind it waits forever. And since
+// the session resets its backoff on every CONNACK, the device reconnects at the initial backoff, several
+// times a second, for good. mosquitto accepts such a message by default (message_size_limit 0). Marked
+// `failing` until an oversized PUBLISH is skipped (read past, acknowledged and reported as a refusal)
+// rather than ending the connection, or the broker is configured to refuse it.
+test.serial.failing("known issue (ports/node/transport.ts): an oversized message on the command topic does not wedge the device: a good command behind it still runs", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const key = generateDeviceKey(DEVICE);
+  let executions = 0;
+  const device = new Device({
+    id: DEVICE,
+    key,
+    trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
+    crypto: nodeCrypto,
+    clock: nodeClock,
+    timers: nodeTimers,
+    storage: new MemoryStorage(),
+    transport: new NodeMqttTransport(broker.url),
+    firmware: "flood 1",
+    backoffInitialMs: 50,
+    backoffMaxMs: 500,
+  });
+  device.register(counterDoor, {
+    read: {},
+    write: {},
+    invoke: {
+      hit: (index) => {
+        executions++;
+        return index;
+      },
+    },
+  });
+  device.start();
+  t.teardown(() => device.stop(false));
+  await until("the device online", () => device.session.state === "online");
+  const attacker = await mqttClient(broker.url);
+  t.teardown(() => void attacker.end(true));
+  await attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.alloc(300 * 1024, 0x5a), { qos: 1 });
+  await attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(signFor(OPERATOR, 7)), { qos: 1 });
+  try {
+    await until("the good command behind the oversized one", () => executions === 1, 4000);
+  } finally {
+    t.log(`device connects so far: ${device.session.connects}`);
+  }
+  t.is(executions, 1);
+});
