@@ -135,8 +135,8 @@ export class Device {
   /** Runs one command message (as the session delivers it) and publishes its result. */
   handleCommand(door: string, message: Uint8Array): CommandResult {
     const result = this.receiver.receive(message, door);
-    // A refusal whose event the rate limit dropped gets no result either: floods stay cheap.
-    if (result.outcome.ok || result.duplicate || result.reported !== false) this.publishResult(message, result);
+    // A refusal or duplicate whose event the rate limit dropped gets no result either: floods stay cheap.
+    if (result.reported !== false) this.publishResult(message, result);
     return result;
   }
 

@@ -211,23 +211,18 @@ test("broker restarted twice in the middle of 40 commands: each runs exactly onc
   t.deepEqual(operator.failures, [], "every result verified with the device key");
 
   // More than one result for a ref: a QoS 1 redelivery (of the command, answered from the device's
-  // recent outcomes, or of the result itself). Reported for diagnosis; a redelivery answered with a
-  // refusal is the receiver issue described in the next test.
-  const extra = sent.flatMap((s, i) => (operator.results.get(s.ref) ?? []).slice(1).map((r) => `#${i}: ok ${r.get("ok")} ${r.get("code") ?? ""}`));
-  if (extra.length > 0) t.log(`redelivered results: ${extra.join(", ")}`);
+  // recent outcomes, or of the result itself). Every one must repeat the first, never contradict it.
+  const contradicting = sent.flatMap((s, i) =>
+    (operator.results.get(s.ref) ?? []).slice(1).filter((r) => r.get("ok") !== true || r.get("value") !== i).map((r) => `#${i}: ok ${r.get("ok")} ${r.get("code") ?? ""}`),
+  );
+  t.deepEqual(contradicting, [], "redelivered results agree with the first");
   t.deepEqual(device.dropped, {}, "nothing dropped by the offline queue");
 });
 
-// KNOWN ISSUE (sdk/command/receiver.ts, outside this file): protocol §3 says a command delivered twice by
-// QoS 1 executes once and the second delivery gets the first result again. The receiver looks its recent
-// outcomes up only when the replay window says "replayed". With the reference tools' sequence numbers
-// (Unix time in µs) two commands are far more than 32 apart, so once the device has accepted command B,
-// a redelivery of the earlier command A is below the window: "too-old", a refusal, published as a result
-// with A's ref (contradicting A's first result). That redelivery order (A, B, A) is what a broker does
-// when the device executed A and B and both PUBACKs were lost (a broker restart, a dropped link): the
-// broker resends its unacknowledged messages in order. The session hands redeliveries to handleCommand
-// exactly as below. Marked `failing` until the receiver also answers "too-old" from its recent outcomes.
-test.failing("known issue (sdk/command/receiver.ts): a QoS 1 redelivery of command A after command B was accepted gets A's first result again (protocol §3)", (t) => {
+// Protocol §3: a command delivered twice by QoS 1 executes once and the second delivery gets the first
+// result again, also in the order a broker resends after lost PUBACKs (A, B, then A again), when A has
+// fallen below the replay window (the reference tools number commands by the microsecond).
+test("a QoS 1 redelivery of command A after command B was accepted gets A's first result again (protocol §3)", (t) => {
   const id = "fault-redeliver";
   const key = generateDeviceKey(id);
   const executions: number[] = [];

@@ -34,7 +34,7 @@ export interface CommandResult {
   readonly outcome: Outcome;
   /** A repeated delivery of a command already executed: `outcome` is the first one's. */
   readonly duplicate?: boolean;
-  /** For a refusal before dispatch: whether its security event passed the rate limit. */
+  /** For a refusal before dispatch or a duplicate: whether its security event passed the rate limit. */
   readonly reported?: boolean;
 }
 
@@ -66,9 +66,15 @@ export class CommandReceiver {
       o.onAccepted?.(sender, command.seq);
     } catch (e) {
       const error = e instanceof GatehouseError ? e : new GatehouseError("internal", String(e));
-      // The same signed command delivered again (QoS 1 redelivery): answer with the first outcome.
-      const earlier = error.code === "replayed" && sender !== undefined && command ? this.recent.get(`${sender}:${command.seq}`) : undefined;
-      if (earlier) return { sender, command, outcome: earlier, duplicate: true };
+      // A recent command delivered again (a QoS 1 redelivery, possibly after newer commands moved the
+      // window past it, or a replay): never executed twice, answered with its first outcome. It is
+      // still an event, under the same rate limit, so replays cannot make the device sign without bound.
+      const isReplay = error.code === "replayed" || error.code === "too-old";
+      const earlier = isReplay && sender !== undefined && command ? this.recent.get(`${sender}:${command.seq}`) : undefined;
+      if (earlier && command) {
+        const reported = o.runtime.refuse("duplicate", sender as string, command.door, command.op);
+        return { sender, command, outcome: earlier, duplicate: true, reported };
+      }
       const reported = o.runtime.refuse(error.code, sender ?? "unknown", command?.door, command?.op);
       return { sender, command, outcome: { ok: false, code: error.code, message: error.message }, reported };
     }

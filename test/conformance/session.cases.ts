@@ -190,13 +190,14 @@ export const sessionCases: ConformanceCase[] = [
         checkEqual(r.get("sender"), toHex(OPERATOR.kid), "sender");
         checkBytes(r.get("ref") as Uint8Array, env.crypto.sha256(message).subarray(0, 8), "ref is the message hash prefix");
       }
-      checkEqual(transport.ofKind("events").length, 0, "a redelivery is not a security event");
+      const duplicateEvent = open(env, "event", transport.ofKind("events")[0]);
+      checkEqual(duplicateEvent.get("code"), "duplicate", "a redelivery is visible as a security event");
       checkEqual(transport.ofKind("telemetry").length, 1, "the door's event went out as telemetry");
       const refused = command(env, 6, 99);
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", refused, 1, false);
       const last = open(env, "result", transport.ofKind("result")[2]);
       checkEqual(last.get("code"), "invalid-args", "refusal code in the result");
-      checkEqual(open(env, "event", transport.ofKind("events")[0]).get("code"), "invalid-args", "and a security event");
+      checkEqual(open(env, "event", transport.ofKind("events")[1]).get("code"), "invalid-args", "and a security event");
       transport.handlers?.onMessage("gh/dev-1/cmd/relay", command(env, 7), 1, false);
       checkEqual(open(env, "result", transport.ofKind("result")[3]).get("code"), "wrong-door", "topic door must match");
     },
@@ -300,6 +301,20 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(device.events.suppressed, 47, "the rest counted");
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1), 1, false);
       checkEqual(state.target, 22, "good commands still served");
+    },
+  },
+  {
+    name: "session: replaying the latest command cannot make the device sign without bound",
+    run(env) {
+      const { device, transport, state } = makeDevice(env);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      const message = command(env, 1);
+      for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", message, 1, i > 0);
+      checkEqual(state.writes, 1, "executed once");
+      checkEqual(transport.ofKind("result").length, 1 + 3, "the result, then answers only within the event budget");
+      checkEqual(device.events.suppressed, 46, "the rest counted as suppressed duplicates");
     },
   },
 ];
