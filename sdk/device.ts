@@ -109,6 +109,9 @@ export class Device {
       password: options.password,
       prepareConnection: () => this.prepareConnection(),
       onCommand: (door, message) => this.handleCommand(door, message),
+      onOversizedCommand: (door) => {
+        this.runtime.refuse("message-too-large", "unknown", door);
+      },
       onDropped: (kind) => {
         this.dropped[kind] = (this.dropped[kind] ?? 0) + 1;
         this.droppedUnreported++;

@@ -42,6 +42,7 @@ class Recorder {
   messages: Received[] = [];
   acks: number[] = [];
   closed: string[] = [];
+  oversized: [string, number][] = [];
   /** Set to make onMessage throw (the transport then must not acknowledge). */
   failMessages = false;
   private waiters: Array<() => void> = [];
@@ -53,6 +54,7 @@ class Recorder {
       if (this.failMessages) throw new Error("handler refuses");
     },
     onAcknowledged: (packetId) => this.push(() => this.acks.push(packetId)),
+    onOversized: (topic, size) => this.push(() => this.oversized.push([topic, size])),
     onClosed: (reason) => this.push(() => this.closed.push(reason)),
   };
 
@@ -478,13 +480,13 @@ test("SUBACK failure (0x80) ends the connection with subscribe-refused", async (
   ]);
 });
 
-test("an incoming packet over 256 KiB is refused as soon as its length is known", async (t) => {
+test("an incoming packet over 256 KiB other than a PUBLISH ends the connection as soon as its length is known", async (t) => {
   const fake = await fakeBroker(createServer(), (packet, socket) => {
     if (packet.cmd === "connect") {
       send(socket, connack());
-      // A PUBLISH header announcing 300 KiB, and only a few bytes of it.
+      // A SUBACK header announcing 300 KiB, and only a few bytes of it.
       const length = 300 * 1024;
-      socket.write(Buffer.from([0x30, (length & 0x7f) | 0x80, ((length >> 7) & 0x7f) | 0x80, length >> 14, 0, 1, 0x61]));
+      socket.write(Buffer.from([0x90, (length & 0x7f) | 0x80, ((length >> 7) & 0x7f) | 0x80, length >> 14, 0, 1]));
     }
   });
   const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
@@ -494,6 +496,33 @@ test("an incoming packet over 256 KiB is refused as soon as its length is known"
   t.deepEqual(rec.connected, [false]);
   t.regex(rec.closed[0], /^packet-too-large/);
   t.is(MAX_INCOMING_PACKET, 256 * 1024);
+});
+
+test("an oversized PUBLISH is read past without buffering, acknowledged and reported; the next message arrives", async (t) => {
+  const size = 300 * 1024;
+  const fake = await fakeBroker(createServer(), async (packet, socket) => {
+    if (packet.cmd !== "connect") return;
+    send(socket, connack());
+    const big = generate({ cmd: "publish", topic: "gh/d/cmd/x", payload: Buffer.alloc(size, 0x5a), qos: 1, messageId: 77, dup: false, retain: false });
+    // In pieces, as a network delivers it.
+    for (let at = 0; at < big.length; at += 50_000) {
+      socket.write(big.subarray(at, at + 50_000));
+      await sleep(2);
+    }
+    socket.write(generate({ cmd: "publish", topic: "gh/d/cmd/y", payload: Buffer.from([1, 2, 3]), qos: 1, messageId: 78, dup: false, retain: false }));
+  });
+  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const rec = new Recorder();
+  await rec.connect(transport, { clientId: "d" });
+  await rec.until(() => rec.messages.length === 1, 5000, "the message after the oversized one");
+  t.deepEqual(rec.oversized.map(([topic]) => topic), ["gh/d/cmd/x"]);
+  t.true(rec.oversized[0][1] > size, "the whole packet's size");
+  t.deepEqual(rec.messages.map((m) => [m.topic, Array.from(m.payload)]), [["gh/d/cmd/y", [1, 2, 3]]]);
+  const pubacks = () => fake.packets.filter((p): p is Extract<Packet, { cmd: "puback" }> => p.cmd === "puback");
+  for (let i = 0; i < 200 && pubacks().length < 2; i++) await sleep(10);
+  t.deepEqual(pubacks().map((p) => p.messageId), [77, 78], "both acknowledged, in order");
+  t.deepEqual(rec.closed, [], "the connection stays up");
+  transport.close(false);
 });
 
 test("fragmented and coalesced packets: exact messages, QoS 1 acknowledged with its id", async (t) => {

@@ -34,6 +34,8 @@ import { fail } from "../../sdk/errors";
 
 /** The largest incoming MQTT packet accepted, in bytes (fixed header included). */
 export const MAX_INCOMING_PACKET = 256 * 1024;
+/** An oversized PUBLISH is skipped only when its topic is at most this long (ours are short). */
+const MAX_SKIPPED_TOPIC = 1024;
 /** Default time allowed from open() to CONNACK (TCP connect, TLS handshake and CONNECT/CONNACK). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** After a graceful close, the socket is destroyed if the broker has not closed its side by then. */
@@ -93,6 +95,8 @@ class Link {
   private buffered = 0;
   /** Size of the packet being received, once its fixed header is complete; 0 before. */
   private frameSize = 0;
+  /** Bytes of an oversized PUBLISH still to be read past, and what to do once they are. */
+  private skip: { left: number; topic: string; packetId: number | undefined; size: number } | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -203,6 +207,14 @@ class Link {
   private data(chunk: Buffer): void {
     if (this.closed) return;
     this.lastReceived = performance.now();
+    if (this.skip) {
+      const taken = Math.min(this.skip.left, chunk.length);
+      this.skip.left -= taken;
+      chunk = chunk.subarray(taken);
+      if (this.skip.left > 0) return;
+      this.skipped();
+      if (chunk.length === 0) return;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     while (!this.closed) {
@@ -214,8 +226,10 @@ class Link {
           return;
         }
         if (size > MAX_INCOMING_PACKET) {
-          this.closeWith(`packet-too-large ${size} bytes (limit ${MAX_INCOMING_PACKET})`);
-          return;
+          // An oversized PUBLISH is read past, not buffered, and acknowledged: closing instead would
+          // make the broker redeliver it on every reconnect and wedge everything queued behind it.
+          if (!this.startSkip(size)) return;
+          continue;
         }
         this.frameSize = size;
       }
@@ -228,6 +242,47 @@ class Link {
       this.frameSize = 0;
       this.parser.parse(frame); // emits "packet" (or "error") synchronously
     }
+  }
+
+  /**
+   * Begins skipping an oversized packet once its topic and packet id are buffered. Returns false while
+   * more bytes are needed (or the connection was closed: anything but a PUBLISH, or a huge topic).
+   */
+  private startSkip(size: number): boolean {
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [all];
+    const first = all[0];
+    if (first >> 4 !== 3) {
+      this.closeWith(`packet-too-large ${size} bytes (limit ${MAX_INCOMING_PACKET})`);
+      return false;
+    }
+    const qos = (first >> 1) & 3;
+    let headerLength = 2;
+    while (all[headerLength - 1] & 0x80) headerLength++;
+    if (all.length < headerLength + 2) return false;
+    const topicLength = all.readUInt16BE(headerLength);
+    if (topicLength > MAX_SKIPPED_TOPIC) {
+      this.closeWith(`packet-too-large ${size} bytes with a topic of ${topicLength} bytes`);
+      return false;
+    }
+    const needed = headerLength + 2 + topicLength + (qos > 0 ? 2 : 0);
+    if (all.length < needed) return false;
+    const topic = all.toString("utf8", headerLength + 2, headerLength + 2 + topicLength);
+    const packetId = qos > 0 ? all.readUInt16BE(headerLength + 2 + topicLength) : undefined;
+    const inBuffer = Math.min(size, all.length);
+    const rest = all.subarray(inBuffer);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered = rest.length;
+    this.skip = { left: size - inBuffer, topic, packetId, size };
+    if (this.skip.left === 0) this.skipped();
+    return true;
+  }
+
+  private skipped(): void {
+    const { topic, packetId, size } = this.skip!;
+    this.skip = undefined;
+    if (packetId !== undefined) this.send({ cmd: "puback", messageId: packetId });
+    this.call("onOversized", () => this.handlers.onOversized?.(topic, size));
   }
 
   /** Size of the next packet from its fixed header; undefined while incomplete, -1 when malformed. */

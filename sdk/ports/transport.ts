@@ -29,6 +29,11 @@ export interface TransportHandlers {
   onConnected(sessionPresent: boolean): void;
   /** An incoming PUBLISH. For QoS 1 the port sends PUBACK after this returns. */
   onMessage(topic: string, payload: Uint8Array, qos: QoS, duplicate: boolean): void;
+  /**
+   * An incoming PUBLISH larger than the port accepts was skipped without being buffered, and
+   * acknowledged so that the broker does not redeliver it forever.
+   */
+  onOversized?(topic: string, size: number): void;
   /** The broker acknowledged the QoS 1 publish with this packet id (PUBACK). */
   onAcknowledged(packetId: number): void;
   /** The connection ended or could not be made (exactly once per open). */

@@ -20,6 +20,8 @@ export interface SessionOptions {
   /** First retry delay bound in ms (default 500); doubles per attempt up to backoffMaxMs (default 30 s). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** How long a connection must last before the backoff starts again from its first step (default 10 s). */
+  stableAfterMs?: number;
   /** Publications kept while offline or unacknowledged (default 64). */
   queueLimit?: number;
   /** QoS 1 publications on the wire at once (default 16). */
@@ -31,6 +33,8 @@ export interface SessionOptions {
   /** Builds the signed death (the will) and birth of a new connection. */
   prepareConnection(): { death: Uint8Array; birth: Uint8Array };
   onCommand(door: string, message: Uint8Array): void;
+  /** A command too large for the transport was skipped (and acknowledged, so it is not redelivered). */
+  onOversizedCommand?(door: string, size: number): void;
   onDropped?(kind: PublicationKind): void;
   onStateChange?(state: SessionState, detail: string): void;
 }
@@ -47,11 +51,12 @@ export class DeviceSession {
   state: SessionState = "stopped";
   /** Connections made since start. */
   connects = 0;
-  private readonly o: Required<Omit<SessionOptions, "username" | "password" | "onDropped" | "onStateChange">> & SessionOptions;
+  private readonly o: Required<Omit<SessionOptions, "username" | "password" | "onDropped" | "onStateChange" | "onOversizedCommand">> & SessionOptions;
   private readonly queue: Queued[] = [];
   private attempt = 0;
   private nextPacketId = 1;
   private retryTimer: TimerHandle | undefined;
+  private stableTimer: TimerHandle | undefined;
   private death: Uint8Array | undefined;
   private readonly topicBase: string;
 
@@ -62,6 +67,7 @@ export class DeviceSession {
       keepAlive: options.keepAlive ?? 30,
       backoffInitialMs: options.backoffInitialMs ?? 500,
       backoffMaxMs: options.backoffMaxMs ?? 30000,
+      stableAfterMs: options.stableAfterMs ?? 10000,
       queueLimit: options.queueLimit ?? 64,
       maxInFlight: options.maxInFlight ?? 16,
       random: options.random ?? Math.random,
@@ -84,6 +90,8 @@ export class DeviceSession {
     this.setState("stopped", "stopped by the device");
     if (this.retryTimer !== undefined) this.o.timers.clear(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.stableTimer !== undefined) this.o.timers.clear(this.stableTimer);
+    this.stableTimer = undefined;
     if (wasOnline && graceful && this.death) this.o.transport.publish(this.topic("death"), this.death, 1, true, this.allocatePacketId(), false);
     this.o.transport.close(graceful);
   }
@@ -125,6 +133,10 @@ export class DeviceSession {
       {
         onConnected: () => this.connected(birth),
         onMessage: (topic, payload) => this.message(topic, payload),
+        onOversized: (topic, size) => {
+          const door = this.commandDoor(topic);
+          if (door !== undefined) this.o.onOversizedCommand?.(door, size);
+        },
         onAcknowledged: (packetId) => this.acknowledged(packetId),
         onClosed: (reason) => this.closed(reason),
       },
@@ -133,7 +145,12 @@ export class DeviceSession {
 
   private connected(birth: Uint8Array): void {
     if (this.state !== "connecting") return;
-    this.attempt = 0;
+    // The backoff restarts only once the connection proves stable: a broker that accepts and then drops
+    // the device at once (a poisoned message, an ACL) must not make it reconnect in a tight loop.
+    this.stableTimer = this.o.timers.set(() => {
+      this.stableTimer = undefined;
+      this.attempt = 0;
+    }, this.o.stableAfterMs);
     this.connects++;
     // The birth goes first; then everything queued, in order (a publish made from the state callback
     // below joins the queue behind them).
@@ -170,14 +187,21 @@ export class DeviceSession {
   }
 
   private message(topic: string, payload: Uint8Array): void {
+    const door = this.commandDoor(topic);
+    if (door !== undefined) this.o.onCommand(door, payload);
+  }
+
+  /** The door of a command topic `<prefix>/<device>/cmd/<door>`, or undefined for any other topic. */
+  private commandDoor(topic: string): string | undefined {
     const prefix = `${this.topicBase}cmd/`;
-    if (!topic.startsWith(prefix)) return;
+    if (!topic.startsWith(prefix)) return undefined;
     const door = topic.slice(prefix.length);
-    if (door.length === 0 || door.indexOf("/") >= 0) return;
-    this.o.onCommand(door, payload);
+    return door.length === 0 || door.indexOf("/") >= 0 ? undefined : door;
   }
 
   private closed(reason: string): void {
+    if (this.stableTimer !== undefined) this.o.timers.clear(this.stableTimer);
+    this.stableTimer = undefined;
     if (this.state === "stopped") return;
     const bound = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** Math.min(this.attempt, 16));
     const delay = Math.floor(this.o.random() * bound);
