@@ -33,6 +33,7 @@ import { nodeCrypto } from "../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../ports/node/platform";
 import { MemoryStorage } from "../ports/node/storage";
 import { NodeMqttTransport } from "../ports/node/transport";
+import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { FleetServer } from "../host/server/index";
@@ -217,6 +218,35 @@ test("broker restarted twice in the middle of 40 commands: each runs exactly onc
   );
   t.deepEqual(contradicting, [], "redelivered results agree with the first");
   t.deepEqual(device.dropped, {}, "nothing dropped by the offline queue");
+});
+
+test("CommandClient across a broker restart: every send() gets its verified result, each command runs once", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const id = "fault-client";
+  const key = generateDeviceKey(id);
+  const K = 20;
+  const executions = new Array<number>(K).fill(0);
+  const { device } = counterDevice(broker.url, id, key, (index) => executions[index]++);
+  device.start();
+  t.teardown(() => device.stop(false));
+  await until("the device online", () => device.session.state === "online");
+  const client = await CommandClient.connect({ brokerUrl: broker.url, key: OPERATOR });
+  t.teardown(() => client.close());
+  const replies: Promise<unknown>[] = [];
+  let restart = Promise.resolve();
+  for (let i = 0; i < K; i++) {
+    if (i === 8) restart = broker.restart();
+    replies.push(client.send({ device: id, door: "counter", op: "invoke.hit", args: i, deviceKey: publicKey(key), timeoutMs: 20_000 }));
+    await sleep(30);
+  }
+  await restart;
+  const settled = await Promise.allSettled(replies);
+  t.deepEqual(
+    settled.map((r, i) => (r.status === "fulfilled" ? [(r.value as { ok: boolean }).ok, (r.value as { value: unknown }).value, (r.value as { verified: boolean }).verified] : [`rejected: ${(r.reason as Error).message}`, i])),
+    Array.from({ length: K }, (_, i) => [true, i, true]),
+  );
+  t.deepEqual(executions, new Array<number>(K).fill(1), "each command executed exactly once");
 });
 
 // Protocol §3: a command delivered twice by QoS 1 executes once and the second delivery gets the first

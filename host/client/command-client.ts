@@ -9,6 +9,11 @@
 // device's result topic BEFORE publishing the command, and matches the result by ref. With `deviceKey`
 // the result is verified and the reply says verified: true; without it the result is only parsed, and
 // the reply says verified: false: anyone able to publish on the broker could have forged it.
+//
+// A broker restart loses a clean session's subscriptions, and MQTT.js resends held commands before it
+// re-subscribes, so results would be lost: after every reconnect the client subscribes again and then
+// resends the commands still waiting for a result, with the same signed bytes. The device executes a
+// command once and answers a repeat with its first result.
 
 import type { MqttClient } from "mqtt";
 import type { CborValue } from "../../sdk/cbor/types";
@@ -52,6 +57,8 @@ export interface CommandRequest {
 export class CommandClient {
   private readonly router = new ResultRouter();
   private readonly subscribed = new Map<string, Promise<void>>();
+  /** Commands waiting for their result, to resend after a reconnect. */
+  private readonly waiting = new Set<{ device: string; door: string; message: Uint8Array }>();
   private closed = false;
 
   private constructor(
@@ -76,6 +83,8 @@ export class CommandClient {
     });
     client = new CommandClient(mqtt, options.key, prefix);
     for (const [topic, payload] of pending) client.message(topic, payload);
+    const reconnected = client;
+    mqtt.on("connect", () => void reconnected.resend());
     return client;
   }
 
@@ -100,18 +109,41 @@ export class CommandClient {
       issuedAt,
       expiresAt: expires === undefined ? undefined : issuedAt + expires,
     });
-    return awaitResult({
-      client: this.mqtt,
-      router: this.router,
-      topicPrefix: this.topicPrefix,
-      device,
-      door,
-      message,
-      seq,
-      deviceKey: request.deviceKey,
-      timeoutMs,
-      beforePublish: () => this.subscribeResults(device),
-    });
+    const entry = { device, door, message };
+    this.waiting.add(entry);
+    try {
+      return await awaitResult({
+        client: this.mqtt,
+        router: this.router,
+        topicPrefix: this.topicPrefix,
+        device,
+        door,
+        message,
+        seq,
+        deviceKey: request.deviceKey,
+        timeoutMs,
+        beforePublish: () => this.subscribeResults(device),
+      });
+    } finally {
+      this.waiting.delete(entry);
+    }
+  }
+
+  /** After a reconnect: subscriptions first, then the commands still waiting, again. */
+  private async resend(): Promise<void> {
+    if (this.closed) return;
+    this.subscribed.clear();
+    try {
+      const waiting = Array.from(this.waiting);
+      for (const device of new Set(waiting.map((w) => w.device))) await this.subscribeResults(device);
+      for (const w of waiting) {
+        if (!this.waiting.has(w)) continue;
+        const payload = Buffer.from(w.message.buffer, w.message.byteOffset, w.message.byteLength);
+        await this.mqtt.publishAsync(`${this.topicPrefix}/${w.device}/cmd/${w.door}`, payload, { qos: 1, retain: false });
+      }
+    } catch {
+      // The link dropped again: the next "connect" resends.
+    }
   }
 
   async close(): Promise<void> {
