@@ -95,6 +95,7 @@ class Link {
   private buffered = 0;
   /** Size of the packet being received, once its fixed header is complete; 0 before. */
   private frameSize = 0;
+  private corked = false;
   /** Bytes of an oversized PUBLISH still to be read past, and what to do once they are. */
   private skip: { left: number; topic: string; packetId: number | undefined; size: number } | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -168,6 +169,16 @@ class Link {
   private write(bytes: Buffer): void {
     const socket = this.socket;
     if (this.closed || !socket || socket.destroyed || !socket.writable) return;
+    // Packets written in the same tick (a command's PUBACK and its result, a burst of queued
+    // publications) leave in one system call: the socket is corked until the tick ends.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
     socket.write(bytes);
   }
 
