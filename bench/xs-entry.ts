@@ -11,7 +11,7 @@
 
 import { decode as cborxDecode, encode as cborxEncode } from "cbor-x";
 import { decode } from "../sdk/cbor/decode";
-import { compareKeys, encode } from "../sdk/cbor/encode";
+import { encode } from "../sdk/cbor/encode";
 import type { CborValue } from "../sdk/cbor/types";
 import { fromHex, toHex } from "../sdk/bytes";
 import { COMMAND_AAD, COMMAND_LIMITS, decodeCommand, type Command } from "../sdk/command/envelope";
@@ -176,13 +176,7 @@ const cbor: Record<string, () => void> = {
   oursMapEncode: () => {
     encode(sampleMap);
   },
-  // Profile of sdk/cbor's encode: the key sort alone, done as writeMap does it (Array.prototype.sort
-  // with compareKeys, then the duplicate check), and the ten values alone (an array: no keys, no sort).
-  oursKeySort: () => {
-    const entries = Object.entries(sample as Record<string, CborValue>);
-    entries.sort((a, b) => compareKeys(a[0], b[0]));
-    for (let i = 1; i < entries.length; i++) if (compareKeys(entries[i - 1][0], entries[i][0]) === 0) fail("duplicate");
-  },
+  // Profile of sdk/cbor's encode: the ten values alone (an array: no keys, no key order to establish).
   oursValuesOnly: () => {
     encode(sampleValues);
   },

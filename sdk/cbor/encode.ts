@@ -2,10 +2,26 @@
 // shortest heads, definite lengths, shortest exact floats, map keys in the bytewise order of their
 // encodings. Two encoders following these rules produce the same bytes for the same value, which is
 // what lets a signature over CBOR be checked against a re-built structure.
+//
+// Speed (on a device every bytecode counts; bench/xs-computrons.ts measures XS's count):
+// - The output buffer and the write position are module variables, not fields of an object: XS reads
+//   a closure variable as cheaply as a local, `this.x` costs more. encode is not re-entrant (it
+//   never was: one shared buffer): a getter that called encode during an encode would spoil both.
+// - writeItem writes any value. The common heads (small integers, short items) are written inline
+//   after one room check per item, instead of a chain of small functions each checking for room.
+// - Text goes through TextEncoder.encodeInto straight into the output buffer: one native call costs
+//   XS less than a JavaScript loop over even two or three characters. (V8 is the other way round:
+//   on Node a short string or a small result costs more than before, a few hundred nanoseconds.)
+// - Map keys (writeMap) are ranked once each (kind, then encoded length, measured by encodeInto
+//   a scratch buffer) instead of on every comparison. Keys that arrive in order (one comparison
+//   each, made while ranking) are not sorted at all; small maps of integer or ASCII keys are sorted
+//   by insertion with the comparisons written out, others with Array.prototype.sort.
+// - The result is copied out with ArrayBuffer.prototype.slice: XS meters TypedArray copies per byte,
+//   not ArrayBuffer slices (a fresh Uint8Array over its own buffer, as TypedArray slice gives).
 
 import { fail } from "../errors";
 import { CborFloat, CborSimple, CborTag, type CborKey, type CborValue } from "./types";
-import { numberToHalf, floatWidth } from "./float16";
+import { numberToHalf } from "./float16";
 
 const MAJOR_UNSIGNED = 0x00;
 const MAJOR_NEGATIVE = 0x20;
@@ -16,242 +32,379 @@ const MAJOR_MAP = 0xa0;
 const MAJOR_TAG = 0xc0;
 const TWO_POW_32 = 0x100000000;
 const MAX_UINT64 = (1n << 64n) - 1n;
+const MIN_NEGATIVE64 = -(1n << 64n);
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 /** Nesting beyond this is refused rather than risking the (small) native stack of a device. */
 const MAX_ENCODE_DEPTH = 64;
+/** The largest head: an initial byte and an 8-byte argument. */
+const HEAD_ROOM = 9;
+const INITIAL_SIZE = 256;
+/** A buffer that grew beyond this for one large item is given back after the call. */
+const MAX_KEPT_SIZE = 4096;
+/** Up to this many entries, writeMap sorts by insertion; above, with Array.prototype.sort. */
+const INSERTION_SORT_MAX = 16;
 
-let utf8Encoder: TextEncoder | undefined;
+/** TextEncoder, with encodeInto: Moddable's has it too (modules/data/text/encoder), its typings do not say so. */
+interface Utf8Encoder {
+  encode(text: string): Uint8Array;
+  encodeInto(text: string, into: Uint8Array): { written: number };
+}
+
+let utf8Encoder: Utf8Encoder | undefined;
+/** Where writeMap measures the UTF-8 length of text keys (of up to 64 code units). */
+const keyScratch = new Uint8Array(192);
+
+function textEncoder(): Utf8Encoder {
+  return (utf8Encoder ??= new TextEncoder() as unknown as Utf8Encoder);
+}
 
 export function utf8(text: string): Uint8Array {
-  utf8Encoder ??= new TextEncoder();
-  return utf8Encoder.encode(text);
+  return textEncoder().encode(text);
 }
 
-/** A growable output buffer. One instance is reused across calls: encode is not re-entrant. */
-class Writer {
-  bytes = new Uint8Array(256);
-  view = new DataView(this.bytes.buffer);
-  pos = 0;
+// The shared output buffer. `limit` is the last position at which a head (HEAD_ROOM bytes) still
+// fits, so writeItem needs one comparison to know it has room for any head.
+let buffer: Uint8Array = new Uint8Array(INITIAL_SIZE);
+let view: DataView = new DataView(buffer.buffer);
+let position = 0;
+let limit = INITIAL_SIZE - HEAD_ROOM;
 
-  reserve(n: number): void {
-    const needed = this.pos + n;
-    if (needed <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
-    while (size < needed) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.bytes.subarray(0, this.pos));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
-  }
-
-  head(major: number, argument: number): void {
-    this.reserve(9);
-    const at = this.pos;
-    if (argument < 24) {
-      this.bytes[at] = major | argument;
-      this.pos = at + 1;
-    } else if (argument < 0x100) {
-      this.bytes[at] = major | 24;
-      this.bytes[at + 1] = argument;
-      this.pos = at + 2;
-    } else if (argument < 0x10000) {
-      this.bytes[at] = major | 25;
-      this.view.setUint16(at + 1, argument);
-      this.pos = at + 3;
-    } else if (argument < TWO_POW_32) {
-      this.bytes[at] = major | 26;
-      this.view.setUint32(at + 1, argument);
-      this.pos = at + 5;
-    } else {
-      this.bytes[at] = major | 27;
-      this.view.setUint32(at + 1, Math.floor(argument / TWO_POW_32));
-      this.view.setUint32(at + 5, argument % TWO_POW_32);
-      this.pos = at + 9;
-    }
-  }
-
-  bigHead(major: number, argument: bigint): void {
-    this.reserve(9);
-    this.bytes[this.pos] = major | 27;
-    this.view.setUint32(this.pos + 1, Number(argument >> 32n));
-    this.view.setUint32(this.pos + 5, Number(argument & 0xffffffffn));
-    this.pos += 9;
-  }
-
-  raw(data: Uint8Array): void {
-    this.reserve(data.length);
-    this.bytes.set(data, this.pos);
-    this.pos += data.length;
-  }
+function setBuffer(bytes: Uint8Array): void {
+  buffer = bytes;
+  view = new DataView(bytes.buffer);
+  limit = bytes.length - HEAD_ROOM;
 }
 
-const shared = new Writer();
+/** Makes room for `n` more bytes at `position`. */
+function reserve(n: number): void {
+  if (position + n > buffer.length) grow(position + n);
+}
+
+function grow(needed: number): void {
+  let size = buffer.length * 2;
+  while (size < needed) size *= 2;
+  const grown = new Uint8Array(size);
+  grown.set(buffer.subarray(0, position));
+  setBuffer(grown);
+}
 
 /** Encode `value` in core deterministic encoding. */
 export function encode(value: CborValue): Uint8Array {
-  const writer = shared;
-  writer.pos = 0;
+  position = 0;
   try {
-    writeValue(writer, value, 0);
-    return writer.bytes.slice(0, writer.pos);
+    writeItem(value, 0);
+    return new Uint8Array(buffer.buffer.slice(0, position));
   } finally {
     // Give back a buffer that grew for one large item, so memory stays bounded between calls.
-    if (writer.bytes.length > 4096) {
-      writer.bytes = new Uint8Array(256);
-      writer.view = new DataView(writer.bytes.buffer);
-    }
+    if (buffer.length > MAX_KEPT_SIZE) setBuffer(new Uint8Array(INITIAL_SIZE));
   }
 }
 
-function writeValue(w: Writer, value: CborValue, depth: number): void {
+/** Writes a head: `major` with the shortest form of `argument` (an integer in [0, 2^53)). Needs HEAD_ROOM bytes of room. */
+function writeHead(major: number, argument: number): void {
+  const at = position;
+  if (argument < 24) {
+    buffer[at] = major | argument;
+    position = at + 1;
+  } else if (argument < 0x100) {
+    buffer[at] = major | 24;
+    buffer[at + 1] = argument;
+    position = at + 2;
+  } else if (argument < 0x10000) {
+    buffer[at] = major | 25;
+    view.setUint16(at + 1, argument);
+    position = at + 3;
+  } else if (argument < TWO_POW_32) {
+    buffer[at] = major | 26;
+    view.setUint32(at + 1, argument);
+    position = at + 5;
+  } else {
+    buffer[at] = major | 27;
+    view.setUint32(at + 1, Math.floor(argument / TWO_POW_32));
+    view.setUint32(at + 5, argument % TWO_POW_32);
+    position = at + 9;
+  }
+}
+
+/** A head with an argument above 2^53 - 1 (at most 2^64 - 1). Needs HEAD_ROOM bytes of room. */
+function writeBigHead(major: number, argument: bigint): void {
+  buffer[position] = major | 27;
+  view.setUint32(position + 1, Number(argument >> 32n));
+  view.setUint32(position + 5, Number(argument & 0xffffffffn));
+  position += 9;
+}
+
+function writeItem(value: CborValue, depth: number): void {
+  if (position > limit) grow(position + HEAD_ROOM);
   switch (typeof value) {
     case "number":
-      return writeNumber(w, value);
-    case "bigint":
-      return writeBigInt(w, value);
+      // Integers in [0, 2^32) except -0 (a float), and in [-2^31, 0): the common cases, inline.
+      if (value >>> 0 === value && (value !== 0 || 1 / value > 0)) {
+        if (value < 24) buffer[position++] = value;
+        else writeHead(MAJOR_UNSIGNED, value);
+        return;
+      }
+      if (value >> 0 === value && value < 0) {
+        if (value >= -24) buffer[position++] = MAJOR_NEGATIVE | ~value; // ~value is -1 - value
+        else writeHead(MAJOR_NEGATIVE, ~value);
+        return;
+      }
+      return writeNumber(value);
     case "string":
-      return writeText(w, value);
+      return writeText(value);
     case "boolean":
-      w.reserve(1);
-      w.bytes[w.pos++] = value ? 0xf5 : 0xf4;
+      buffer[position++] = value ? 0xf5 : 0xf4;
       return;
+    case "bigint":
+      return writeBigInt(value);
     case "undefined":
-      w.reserve(1);
-      w.bytes[w.pos++] = 0xf7;
+      buffer[position++] = 0xf7;
       return;
   }
   if (value === null) {
-    w.reserve(1);
-    w.bytes[w.pos++] = 0xf6;
+    buffer[position++] = 0xf6;
     return;
   }
   if (depth >= MAX_ENCODE_DEPTH) fail("cbor-too-deep", `nesting deeper than ${MAX_ENCODE_DEPTH}`);
+  // The order of these checks is part of the behaviour for odd objects (a plain object whose
+  // __proto__ was set to a Map, a Proxy): keep it.
   if (value instanceof Uint8Array) {
-    w.head(MAJOR_BYTES, value.length);
-    w.raw(value);
+    writeHead(MAJOR_BYTES, value.length);
+    reserve(value.length);
+    buffer.set(value, position);
+    position += value.length;
   } else if (Array.isArray(value)) {
-    w.head(MAJOR_ARRAY, value.length);
-    for (let i = 0; i < value.length; i++) writeValue(w, value[i], depth + 1);
+    const length = value.length;
+    if (length < 24) buffer[position++] = MAJOR_ARRAY | length;
+    else writeHead(MAJOR_ARRAY, length);
+    for (let i = 0; i < value.length; i++) writeItem(value[i], depth + 1);
   } else if (value instanceof Map) {
-    writeMap(w, Array.from(value.entries()), depth);
+    writeMap(Array.from(value.entries()), depth);
   } else if (value instanceof CborTag) {
-    writeTagHead(w, value.tag);
-    writeValue(w, value.value, depth + 1);
+    writeTagHead(value.tag);
+    writeItem(value.value, depth + 1);
   } else if (value instanceof CborFloat) {
-    writeFloat(w, value.value);
+    writeFloat(value.value);
   } else if (value instanceof CborSimple) {
     const n = value.value;
     if (!(Number.isInteger(n) && n >= 0 && n <= 255 && (n < 20 || n >= 32))) fail("cbor-not-encodable", `simple value ${n} cannot be encoded`);
-    w.head(0xe0, n);
+    writeHead(0xe0, n);
   } else if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    writeMap(w, Object.entries(value), depth);
+    writeMap(Object.entries(value), depth);
   } else {
     fail("cbor-not-encodable", `cannot encode a value of type ${typeof value}`);
   }
 }
 
-/** Tags 2 and 3 are written only for bigints; other tag numbers must fit in 64 bits. */
-function writeTagHead(w: Writer, tag: number | bigint): void {
-  const n = typeof tag === "bigint" && tag <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(tag) : tag;
+/** Tags 2 and 3 are written only for bigints; other tag numbers must fit in 64 bits. Needs HEAD_ROOM bytes of room. */
+function writeTagHead(tag: number | bigint): void {
+  const n = typeof tag === "bigint" && tag <= MAX_SAFE_BIGINT ? Number(tag) : tag;
   const valid = typeof n === "bigint" ? n >= 0n && n <= MAX_UINT64 : Number.isSafeInteger(n) && n >= 0;
   if (!valid || n === 2 || n === 3) fail("cbor-not-encodable", `tag number ${String(tag)} cannot be encoded`);
-  if (typeof n === "bigint") w.bigHead(MAJOR_TAG, n);
-  else w.head(MAJOR_TAG, n);
+  if (typeof n === "bigint") writeBigHead(MAJOR_TAG, n);
+  else writeHead(MAJOR_TAG, n);
 }
 
-function writeNumber(w: Writer, n: number): void {
+/** Numbers that writeItem did not take inline. Needs HEAD_ROOM bytes of room. */
+function writeNumber(n: number): void {
   if (Number.isInteger(n) && !Object.is(n, -0)) {
     if (n >= 0) {
-      if (n <= Number.MAX_SAFE_INTEGER) return w.head(MAJOR_UNSIGNED, n);
+      if (n <= Number.MAX_SAFE_INTEGER) return writeHead(MAJOR_UNSIGNED, n);
     } else if (n >= -Number.MAX_SAFE_INTEGER) {
-      return w.head(MAJOR_NEGATIVE, -1 - n);
+      return writeHead(MAJOR_NEGATIVE, -1 - n);
     }
     // Whole numbers beyond 2^53 are exact as numbers; encode them as the integers they are.
-    return writeBigInt(w, BigInt(n));
+    return writeBigInt(BigInt(n));
   }
-  writeFloat(w, n);
+  writeFloat(n);
 }
 
-function writeFloat(w: Writer, x: number): void {
-  const width = floatWidth(x);
-  w.reserve(9);
-  const at = w.pos;
-  if (width === 16) {
-    w.bytes[at] = 0xf9;
-    w.view.setUint16(at + 1, numberToHalf(x));
-    w.pos = at + 3;
-  } else if (width === 32) {
-    w.bytes[at] = 0xfa;
-    w.view.setFloat32(at + 1, x);
-    w.pos = at + 5;
+/** The shortest of half, single and double that holds `x` exactly. Needs HEAD_ROOM bytes of room. */
+function writeFloat(x: number): void {
+  const at = position;
+  const half = numberToHalf(x);
+  if (half >= 0) {
+    buffer[at] = 0xf9;
+    view.setUint16(at + 1, half);
+    position = at + 3;
+  } else if (Math.fround(x) === x) {
+    buffer[at] = 0xfa;
+    view.setFloat32(at + 1, x);
+    position = at + 5;
   } else {
-    w.bytes[at] = 0xfb;
-    w.view.setFloat64(at + 1, x);
-    w.pos = at + 9;
+    buffer[at] = 0xfb;
+    view.setFloat64(at + 1, x);
+    position = at + 9;
   }
 }
 
-function writeBigInt(w: Writer, n: bigint): void {
+/** Needs HEAD_ROOM bytes of room. */
+function writeBigInt(n: bigint): void {
   const negative = n < 0n;
   const magnitude = negative ? -1n - n : n;
   const major = negative ? MAJOR_NEGATIVE : MAJOR_UNSIGNED;
-  if (magnitude <= BigInt(Number.MAX_SAFE_INTEGER)) return w.head(major, Number(magnitude));
-  if (magnitude <= MAX_UINT64) return w.bigHead(major, magnitude);
+  if (magnitude <= MAX_SAFE_BIGINT) return writeHead(major, Number(magnitude));
+  if (magnitude <= MAX_UINT64) return writeBigHead(major, magnitude);
   // Beyond 64 bits: a bignum, tag 2 or 3 over the big-endian magnitude without leading zeros.
   const bytes: number[] = [];
   for (let m = magnitude; m > 0n; m >>= 8n) bytes.unshift(Number(m & 0xffn));
-  w.head(MAJOR_TAG, negative ? 3 : 2);
-  w.head(MAJOR_BYTES, bytes.length);
-  w.raw(Uint8Array.from(bytes));
+  writeHead(MAJOR_TAG, negative ? 3 : 2);
+  reserve(HEAD_ROOM + bytes.length);
+  writeHead(MAJOR_BYTES, bytes.length);
+  buffer.set(bytes, position);
+  position += bytes.length;
 }
 
-function writeText(w: Writer, text: string): void {
+function writeText(text: string): void {
   const n = text.length;
-  // Short ASCII strings (most map keys) skip the TextEncoder round trip.
-  if (n < 24) {
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      if (text.charCodeAt(i) > 0x7f) {
-        ascii = false;
-        break;
+  // Room for a head and the UTF-8: at most 3 bytes per UTF-16 code unit (a surrogate pair takes 4
+  // bytes for 2 units). As reserve(HEAD_ROOM + 3 * n), inline.
+  if (position + 3 * n > limit) grow(position + 3 * n + HEAD_ROOM);
+  // Guess the head from the number of code units, which is the byte length of ASCII text; the
+  // text is encoded right after the guessed head and moved in the rare case the guess was short.
+  const guess = n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  const start = position + guess;
+  const length = (utf8Encoder ?? textEncoder()).encodeInto(text, buffer.subarray(start)).written;
+  if (length < 24) {
+    // Then n < 24 too: the guess (one byte) was right.
+    buffer[position] = MAJOR_TEXT | length;
+    position += 1 + length;
+    return;
+  }
+  // length >= n, so the head is at least as long as guessed; a JavaScript string is shorter than 2^30.
+  const size = length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+  if (size !== guess) buffer.copyWithin(position + size, start, start + length);
+  writeHead(MAJOR_TEXT, length);
+  position += length;
+}
+
+/**
+ * Writes a map in deterministic order. Each key is ranked once: 0 for an unsigned integer, 1 for a
+ * negative integer, 2 + its UTF-8 length for text (the length is part of the head, so shorter text
+ * sorts first). Keys of equal rank are ordered by value: unsigned ascending, negative from -1
+ * downwards, text by code point, which is UTF-8 byte order. This is the order of compareKeys,
+ * with less work per comparison.
+ */
+function writeMap(entries: [CborKey, CborValue][], depth: number): void {
+  const n = entries.length;
+  const ranks: number[] = new Array(n);
+  // What keys of one rank are compared by: the text, the integer, or minus a negative integer (so
+  // that -1 sorts before -2). For integers of one rank `<` is then their order and `==` equality
+  // (1 and 1n are the same key); for ASCII text too.
+  const sortKeys: CborKey[] = new Array(n);
+  // Every text key is ASCII: JavaScript's string order (by UTF-16 code unit) is then code point
+  // order, which it is not around surrogates.
+  let ascii = true;
+  // Every key so far sorts strictly after the one before it (maps are often built in order): then
+  // none is a duplicate and there is nothing to sort. Meaningful only if `ascii`.
+  let sorted = true;
+  // Declared once: XS pays for a block-scoped declaration on every pass of a loop.
+  let rank = -1;
+  let key: CborKey = 0;
+  let previousRank = -1;
+  let previousKey: CborKey = 0;
+  for (let i = 0; i < n; i++) {
+    const k = entries[i][0];
+    if (typeof k === "string") {
+      // The UTF-8 length, from encodeInto a scratch buffer: no allocation (which costs V8 far more
+      // than the call). encode is for a key too long to be sure to fit.
+      const length = 3 * k.length <= keyScratch.length ? (utf8Encoder ?? textEncoder()).encodeInto(k, keyScratch).written : utf8(k).length;
+      rank = 2 + length;
+      key = k;
+      if (length !== k.length) ascii = false; // as many bytes as code units only for ASCII
+    } else if (typeof k === "bigint" ? k >= MIN_NEGATIVE64 && k <= MAX_UINT64 : Number.isInteger(k) && Math.abs(k) <= 2 ** 64) {
+      rank = k < 0 ? 1 : 0;
+      key = k < 0 ? -k : k;
+    } else {
+      fail("cbor-key-type", "map keys must be integers of at most 64 bits or text");
+    }
+    ranks[i] = rank;
+    sortKeys[i] = key;
+    if (sorted && (previousRank > rank || (previousRank === rank && previousKey >= key))) sorted = false;
+    previousRank = rank;
+    previousKey = key;
+  }
+  let order: number[] | undefined; // entry indices in sorted order; none: as they are
+  if (!(sorted && ascii)) {
+    order = ascii && n <= INSERTION_SORT_MAX ? insertionSort(sortKeys, ranks) : undefined;
+    if (order === undefined) {
+      // A large map, text that is not ASCII, or equal keys (which insertionSort stops at).
+      order = sortRanked(sortKeys, ranks, ascii);
+      // Equal keys are adjacent now: report the first pair in sorted order.
+      for (let i = 1; i < n; i++) {
+        const a = order[i - 1];
+        const b = order[i];
+        if (ranks[a] === ranks[b] && sortKeys[a] == sortKeys[b]) fail("cbor-duplicate-key", `duplicate map key ${String(entries[b][0])}`);
       }
     }
-    if (ascii) {
-      w.reserve(n + 1);
-      const bytes = w.bytes;
-      let at = w.pos;
-      bytes[at++] = MAJOR_TEXT | n;
-      for (let i = 0; i < n; i++) bytes[at++] = text.charCodeAt(i);
-      w.pos = at;
-      return;
+  }
+  writeHead(MAJOR_MAP, n);
+  for (let i = 0; i < n; i++) {
+    const e = order === undefined ? i : order[i];
+    const length = ranks[e] - 2;
+    if (length < 0) {
+      writeItem(entries[e][0], depth + 1);
+    } else {
+      // writeText, with the UTF-8 length known, so the head is written first.
+      if (position + length > limit) grow(position + length + HEAD_ROOM);
+      if (length < 24) buffer[position++] = MAJOR_TEXT | length;
+      else writeHead(MAJOR_TEXT, length);
+      (utf8Encoder ?? textEncoder()).encodeInto(sortKeys[e] as string, buffer.subarray(position));
+      position += length;
     }
-  }
-  const data = utf8(text);
-  w.head(MAJOR_TEXT, data.length);
-  w.raw(data);
-}
-
-function writeMap(w: Writer, entries: [CborKey | string, CborValue][], depth: number): void {
-  for (let i = 0; i < entries.length; i++) {
-    const k = entries[i][0];
-    const ok = typeof k === "string" || (typeof k === "bigint" ? k >= -(MAX_UINT64 + 1n) && k <= MAX_UINT64 : Number.isInteger(k) && Math.abs(k as number) <= 2 ** 64);
-    if (!ok) fail("cbor-key-type", "map keys must be integers of at most 64 bits or text");
-  }
-  if (entries.length > 1) {
-    entries.sort(compareEntries);
-    // Duplicates are found after sorting: a sort may compare an element with itself (XS does).
-    for (let i = 1; i < entries.length; i++) {
-      if (compareKeys(entries[i - 1][0], entries[i][0]) === 0) fail("cbor-duplicate-key", `duplicate map key ${String(entries[i][0])}`);
-    }
-  }
-  w.head(MAJOR_MAP, entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    writeValue(w, entries[i][0], depth + 1);
-    writeValue(w, entries[i][1], depth + 1);
+    writeItem(entries[e][1], depth + 1);
   }
 }
 
-function compareEntries(a: [CborKey, CborValue], b: [CborKey, CborValue]): number {
-  return compareKeys(a[0], b[0]);
+/**
+ * Insertion sort of entry indices by rank, then by sort key with `<` (see writeMap: all text keys
+ * are ASCII). Stable: entry i moves left past every entry that sorts strictly after it, so a key
+ * equal to its own would be its left neighbour; then it gives up and answers undefined. Small maps
+ * only (quadratic); in order, n - 1 comparisons.
+ */
+function insertionSort(sortKeys: CborKey[], ranks: number[]): number[] | undefined {
+  const n = sortKeys.length;
+  const order: number[] = new Array(n);
+  order[0] = 0;
+  // Declared once: XS pays for a block-scoped declaration on every pass of a loop.
+  let rank: number;
+  let key: CborKey;
+  let j: number;
+  let before: number;
+  let r: number;
+  for (let i = 1; i < n; i++) {
+    rank = ranks[i];
+    key = sortKeys[i];
+    j = i - 1;
+    while (j >= 0) {
+      before = order[j];
+      r = ranks[before];
+      if (r < rank) break;
+      if (r === rank && sortKeys[before] <= key) {
+        if (sortKeys[before] == key) return undefined;
+        break;
+      }
+      order[j + 1] = before;
+      j--;
+    }
+    order[j + 1] = i;
+  }
+  return order;
+}
+
+/** The sorted order (entry indices) of any keys (see writeMap), as compareKeys orders them. */
+function sortRanked(sortKeys: CborKey[], ranks: number[], ascii: boolean): number[] {
+  const n = sortKeys.length;
+  const order: number[] = new Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  // Array.prototype.sort is stable: equal keys stay in the order they came.
+  return order.sort((a, b) => ranks[a] - ranks[b] || compareSameRank(sortKeys[a], sortKeys[b], ranks[a], ascii));
+}
+
+/** The order of two sort keys of one rank (see writeMap). */
+function compareSameRank(a: CborKey, b: CborKey, rank: number, ascii: boolean): number {
+  if (rank > 1 && !ascii) return compareText(a as string, b as string);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -304,7 +457,6 @@ function utf8Length(text: string): number {
       length += 4;
       i++;
     } else length += 3; // includes a lone surrogate, which TextEncoder writes as U+FFFD
-
   }
   return length;
 }

@@ -15,8 +15,9 @@ export function halfToNumber(bits: number): number {
 /** The 16-bit pattern of `x` as a half, or -1 when a half cannot hold `x` exactly. NaN maps to 0x7e00. */
 export function numberToHalf(x: number): number {
   if (x !== x) return 0x7e00;
+  // Math.fround rounds to single precision as setFloat32 does, for less work.
+  if (Math.fround(x) !== x) return -1;
   scratch.setFloat32(0, x);
-  if (scratch.getFloat32(0) !== x) return -1;
   const bits = scratch.getUint32(0);
   const sign = (bits >>> 16) & 0x8000;
   const exponent = (bits >>> 23) & 0xff;

@@ -191,12 +191,17 @@ export function parseSign1(message: Uint8Array, options: VerifyOptions = {}): Si
 
 /** True when the 32-byte big-endian scalar at `offset` lies in [1, n-1] for P-256. */
 function scalarInRange(signature: Uint8Array, offset: number): boolean {
-  let nonZero = false;
-  let order = 0; // -1: scalar < n, 1: scalar > n, 0: equal so far
+  // The signature is public: no need for a constant-time scan. The first byte that differs from n
+  // decides between "above n" and "below n"; a scalar below n is in range unless it is zero.
   for (let i = 0; i < 32; i++) {
     const b = signature[offset + i];
-    if (b !== 0) nonZero = true;
-    if (order === 0 && b !== P256_ORDER[i]) order = b < P256_ORDER[i] ? -1 : 1;
+    if (b !== P256_ORDER[i]) {
+      if (b > P256_ORDER[i]) return false;
+      // Below n. Past the first byte, the bytes before i equal n's, whose first byte (0xff) is not zero.
+      if (i > 0 || b !== 0) return true;
+      for (let j = 1; j < 32; j++) if (signature[offset + j] !== 0) return true;
+      return false;
+    }
   }
-  return nonZero && order < 0;
+  return false; // equal to n
 }
