@@ -26,74 +26,31 @@ import type { CborMap, CborValue } from "../sdk/cbor/types";
 import { signCommand } from "../sdk/command/sender";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device, type DeviceOptions } from "../sdk/device";
-import { defineDoor, t as types } from "../sdk/index";
 import { verifyPublication, type PublicationKind } from "../sdk/session/messages";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
-import { nodeClock, nodeTimers } from "../ports/node/platform";
-import { MemoryStorage } from "../ports/node/storage";
-import { NodeMqttTransport } from "../ports/node/transport";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { FleetServer } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
+import { installCounter, nodeDeviceOptions, sleep, until } from "./support/devices";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
 const OPERATOR = nodeCrypto.generateKey("EdDSA", utf8("fault-operator"));
 const KINDS: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
 
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}`;
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const plain = (body: CborMap) => Object.fromEntries(body as Map<string, unknown>);
 
-/** A door that counts: `invoke.hit` with an index returns it; `tick` events carry a counter as telemetry. */
-const counterDoor = defineDoor({
-  name: "counter",
-  properties: {},
-  actions: { hit: { input: types.int({ min: 0, max: 100_000 }), output: types.int({ min: 0, max: 100_000 }), role: "operate" } },
-  events: { tick: { data: types.int({ min: 0, max: 100_000 }), role: "view" } },
-});
 
 function counterDevice(brokerUrl: string, id: string, key: CoseKey, onHit: (index: number) => void, options: Partial<DeviceOptions> = {}) {
-  const device = new Device({
-    id,
-    key,
-    trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(brokerUrl),
-    firmware: "faults 1",
-    backoffInitialMs: 50,
-    backoffMaxMs: 500,
-    ...options,
-  });
-  const door = device.register(counterDoor, {
-    read: {},
-    write: {},
-    invoke: {
-      hit: (index) => {
-        onHit(index);
-        return index;
-      },
-    },
-  });
-  return { device, door };
+  const device = new Device(nodeDeviceOptions(brokerUrl, id, key, OPERATOR, { firmware: "faults 1", ...options }));
+  return { device, door: installCounter(device, onHit) };
 }
 
 interface Sent {

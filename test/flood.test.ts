@@ -15,17 +15,13 @@ import { signCommand } from "../sdk/command/sender";
 import type { CommandResult } from "../sdk/command/receiver";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
-import { defineDoor, t as types } from "../sdk/index";
 import { verifyPublication } from "../sdk/session/messages";
-import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
-import { nodeClock, nodeTimers } from "../ports/node/platform";
-import { MemoryStorage } from "../ports/node/storage";
-import { NodeMqttTransport } from "../ports/node/transport";
 import { nextSequence } from "../host/client/sequence";
 import { generateDeviceKey } from "../host/identity";
 import { FleetServer } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
+import { installCounter, nodeDeviceOptions, sleep, until } from "./support/devices";
 
 const DEVICE = "flood-1";
 const OPERATOR = nodeCrypto.generateKey("EdDSA", utf8("flood-operator"));
@@ -43,24 +39,6 @@ const EVENTS_PER_SECOND = 5;
 const EVENT_BURST = 10;
 const QUEUE_LIMIT = 64;
 
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-const counterDoor = defineDoor({
-  name: "counter",
-  properties: {},
-  actions: { hit: { input: types.int({ min: 0, max: 1000 }), output: types.int({ min: 0, max: 1000 }), role: "operate" } },
-  events: {},
-});
 
 /** The real Device, counting what its command handler saw and watching its offline queue. */
 class CountingDevice extends Device {
@@ -169,32 +147,10 @@ test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands
 
   const executions = new Array<number>(GOOD).fill(0);
   const deviceBorn = performance.now(); // the limiter starts with a full bucket when the device is made
-  const device = new CountingDevice({
-    id: DEVICE,
-    key,
-    trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(broker.url),
-    firmware: "flood 1",
-    backoffInitialMs: 50,
-    backoffMaxMs: 500,
-    eventsPerSecond: EVENTS_PER_SECOND,
-    eventBurst: EVENT_BURST,
-    queueLimit: QUEUE_LIMIT,
-  });
-  device.register(counterDoor, {
-    read: {},
-    write: {},
-    invoke: {
-      hit: (index) => {
-        executions[index]++;
-        return index;
-      },
-    },
-  });
+  const device = new CountingDevice(
+    nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1", eventsPerSecond: EVENTS_PER_SECOND, eventBurst: EVENT_BURST, queueLimit: QUEUE_LIMIT }),
+  );
+  installCounter(device, (index) => executions[index]++);
   device.start();
   t.teardown(() => device.stop(false));
   await until("the device online at the server", () => server.devices().find((d) => d.id === DEVICE && d.online));
@@ -333,29 +289,8 @@ test.serial("an oversized message on the command topic does not wedge the device
   t.teardown(() => broker.stop());
   const key = generateDeviceKey(DEVICE);
   let executions = 0;
-  const device = new Device({
-    id: DEVICE,
-    key,
-    trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(broker.url),
-    firmware: "flood 1",
-    backoffInitialMs: 50,
-    backoffMaxMs: 500,
-  });
-  device.register(counterDoor, {
-    read: {},
-    write: {},
-    invoke: {
-      hit: (index) => {
-        executions++;
-        return index;
-      },
-    },
-  });
+  const device = new Device(nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1" }));
+  installCounter(device, () => executions++);
   const refusals: string[] = [];
   device.events.record = ((original) => (input) => {
     if (!input.allowed) refusals.push(input.code);

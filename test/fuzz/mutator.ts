@@ -4,6 +4,7 @@
 // Device-safe: no Node built-ins. Randomness comes only from the Prng, so a run repeats from its seed.
 
 import type { Prng } from "./prng";
+import { concatBytes } from "../../sdk/bytes";
 
 /** Where one CBOR data item lies in a buffer, as found by a lenient scan. */
 export interface ItemSpan {
@@ -64,17 +65,6 @@ export function scanItems(bytes: Uint8Array): ItemSpan[] {
   return spans.filter((s) => s.end >= 0);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A CBOR head with `argument` in exactly `width` argument bytes (0 for the argument in the initial byte). */
 function head(major: number, argument: number, width: 0 | 1 | 2 | 4 | 8): Uint8Array {
@@ -159,14 +149,14 @@ const setByte: Mutation = (rng, input) => {
 const insertBytes: Mutation = (rng, input) => {
   const at = rng.int(input.length + 1);
   const data = rng.chance(0.5) ? rng.bytes(rng.range(1, 8)) : Uint8Array.of(rng.pick(INTERESTING_BYTES));
-  return concat(input.subarray(0, at), data, input.subarray(at));
+  return concatBytes(input.subarray(0, at), data, input.subarray(at));
 };
 
 const deleteBytes: Mutation = (rng, input) => {
   if (input.length === 0) return input;
   const at = rng.int(input.length);
   const n = Math.min(input.length - at, rng.range(1, 8));
-  return concat(input.subarray(0, at), input.subarray(at + n));
+  return concatBytes(input.subarray(0, at), input.subarray(at + n));
 };
 
 const truncate: Mutation = (rng, input) => input.slice(0, rng.int(input.length));
@@ -175,7 +165,7 @@ const splice: Mutation = (rng, input, corpus) => {
   const other = rng.pick(corpus);
   const at = rng.int(input.length + 1);
   const from = rng.int(other.length + 1);
-  return concat(input.subarray(0, at), other.subarray(from));
+  return concatBytes(input.subarray(0, at), other.subarray(from));
 };
 
 const duplicateChunk: Mutation = (rng, input) => {
@@ -183,7 +173,7 @@ const duplicateChunk: Mutation = (rng, input) => {
   const start = rng.int(input.length);
   const end = Math.min(input.length, start + rng.range(1, 16));
   const at = rng.int(input.length + 1);
-  return concat(input.subarray(0, at), input.subarray(start, end), input.subarray(at));
+  return concatBytes(input.subarray(0, at), input.subarray(start, end), input.subarray(at));
 };
 
 /** Changes the argument of a real head: a length, count, integer, tag number or float bits. */
@@ -208,7 +198,7 @@ const bumpArgument: Mutation = (rng, input) => {
     // a huge argument
     replacement = head(span.major, rng.pick([0xffffffff, 0x100000000, 2 ** 53 - 1, 2 ** 53, 0xffffffffffff]), rng.pick([4, 8] as const));
   }
-  return concat(input.subarray(0, span.start), replacement, input.subarray(span.headEnd));
+  return concatBytes(input.subarray(0, span.start), replacement, input.subarray(span.headEnd));
 };
 
 /** Changes the major type or additional information of a real head, keeping the rest. */
@@ -228,9 +218,9 @@ const hostileHeader: Mutation = (rng, input) => {
   // Either put the header in front of an item, or in its place.
   if (spans.length && rng.chance(0.5)) {
     const span = rng.pick(spans);
-    return concat(input.subarray(0, span.start), header, input.subarray(span.end));
+    return concatBytes(input.subarray(0, span.start), header, input.subarray(span.end));
   }
-  return concat(input.subarray(0, at), header, input.subarray(at));
+  return concatBytes(input.subarray(0, at), header, input.subarray(at));
 };
 
 const deepNesting: Mutation = (rng, input) => {
@@ -240,7 +230,7 @@ const deepNesting: Mutation = (rng, input) => {
   for (let i = 0; i < n; i++) nesting.set(prefix, i * prefix.length);
   const spans = scanItems(input);
   const at = spans.length && rng.chance(0.5) ? rng.pick(spans).start : 0;
-  return concat(input.subarray(0, at), nesting, input.subarray(at));
+  return concatBytes(input.subarray(0, at), nesting, input.subarray(at));
 };
 
 /** Replaces one data item with another, from this input or another: duplicate keys, wrong types. */
@@ -252,7 +242,7 @@ const replaceItem: Mutation = (rng, input, corpus) => {
   const sourceSpans = source === input ? spans : scanItems(source);
   if (sourceSpans.length === 0) return splice(rng, input, corpus);
   const donor = rng.pick(sourceSpans);
-  return concat(input.subarray(0, target.start), source.subarray(donor.start, donor.end), input.subarray(target.end));
+  return concatBytes(input.subarray(0, target.start), source.subarray(donor.start, donor.end), input.subarray(target.end));
 };
 
 /** Swaps two sibling-or-not items: map keys out of order, fields in the wrong place. */
@@ -263,7 +253,7 @@ const swapItems: Mutation = (rng, input) => {
   let b = rng.pick(spans);
   if (a.start > b.start) [a, b] = [b, a];
   if (a.end > b.start) return flipBit(rng, input, []); // nested or equal: not swappable
-  return concat(
+  return concatBytes(
     input.subarray(0, a.start),
     input.subarray(b.start, b.end),
     input.subarray(a.end, b.start),
