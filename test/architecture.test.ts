@@ -33,6 +33,21 @@ test("device code imports only device code", (t) => {
   t.deepEqual(offenders, []);
 });
 
+// XS on the device resolves one leading "../" in a relative import and no more (Moddable's
+// xs/platforms/mc/xsHosts.c, fxFindModule): a run-time import of "../../x" is not found there.
+test("device code that runs on Moddable never imports at run time across more than one \"../\"", (t) => {
+  const deviceFolders = ["sdk", "ports/moddable", "ports/sdk.ts", "examples", "boards/esp32"].map((f) => join(root, f));
+  const files = deviceFolders.flatMap((f) => (f.endsWith(".ts") ? [f] : tsFiles(f))).filter((f) => !f.endsWith(".d.ts"));
+  const offenders: string[] = [];
+  for (const file of files) {
+    for (const match of readFileSync(file, "utf8").matchAll(/^\s*(import|export)\s+(?!type\b)[^'"]*from\s+["']([^"']+)["']/gm)) {
+      if (match[2].startsWith("../../")) offenders.push(`${relative(root, file)} imports ${match[2]}`);
+    }
+  }
+  t.true(files.length > 20);
+  t.deepEqual(offenders, []);
+});
+
 test("the project type-checks (strict), with the typed-door compile-time checks", async (t) => {
   const tsc = join(root, "node_modules/typescript/bin/tsc");
   await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit"], { cwd: root }));

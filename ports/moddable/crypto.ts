@@ -17,7 +17,7 @@ import ECDSA from "ecdsa";
 import ECPoint from "ecp";
 import type { CoseKey, SignatureAlgorithm } from "../../sdk/cose/key";
 import type { CryptoPort } from "../../sdk/ports/crypto";
-import { fail } from "../../sdk/errors";
+import { fail } from "../sdk";
 import { signEs256 } from "../noble/es256-sign";
 
 const SIGNATURE_LENGTH = 64;
