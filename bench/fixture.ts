@@ -7,7 +7,7 @@ import { utf8 } from "../sdk/cbor/encode";
 import type { Command } from "../sdk/command/envelope";
 import type { CoseKey, SignatureAlgorithm } from "../sdk/cose/key";
 import type { CryptoPort } from "../sdk/ports/crypto";
-import { FakeClock, setpointDoor } from "../test/conformance/doors.cases";
+import { FakeClock, newSetpointState, registerSetpoint } from "../test/conformance/doors.cases";
 import { keyFromVector } from "../test/conformance/vectors";
 import ecdsa01 from "../test/fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
 import eddsa01 from "../test/fixtures/cose/eddsa-examples/eddsa-sig-01.json";
@@ -45,7 +45,7 @@ export interface BenchDevice {
 export function makeDevice(crypto: CryptoPort): BenchDevice {
   const clock = new FakeClock();
   const securityEvents: SecurityEvent[] = [];
-  const state = { target: 20, writes: 0, doorEvents: 0 };
+  const state = { ...newSetpointState(), doorEvents: 0 };
   const log = new SecurityEventLog({ clock, sink: (e) => securityEvents.push(e) });
   const runtime = new DeviceRuntime({
     events: log,
@@ -53,24 +53,7 @@ export function makeDevice(crypto: CryptoPort): BenchDevice {
       state.doorEvents++;
     },
   });
-  const door = runtime.register(setpointDoor, {
-    read: { target: () => state.target, mode: () => "heat" as const, label: () => "lounge" },
-    write: {
-      target: (v) => {
-        state.target = v;
-        state.writes++;
-        door.emit("changed", v);
-      },
-      mode: () => {},
-    },
-    invoke: {
-      setLimits: (limits) => limits.min < limits.max,
-      reset: () => {
-        state.target = 20;
-      },
-      broken: () => 0,
-    },
-  });
+  registerSetpoint(runtime, state);
   const trust = new TrustList([
     { key: OPERATOR, role: "operate" },
     { key: ADMIN, role: "administer" },

@@ -21,7 +21,7 @@ import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
 import { FleetServer, type Activity } from "../host/server/index";
-import { setpointDoor } from "./conformance/doors.cases";
+import { newSetpointState, registerSetpoint, type SetpointState } from "./conformance/doors.cases";
 import { startAedes, startMosquitto } from "./support/brokers";
 
 const DEVICE = "thermo-1";
@@ -45,14 +45,14 @@ interface Fixture {
   server: FleetServer;
   device: Device;
   deviceKey: CoseKey;
-  state: { target: number };
+  state: SetpointState;
   activity: Activity[];
   clientId: string;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
   startDevice(): Device;
 }
 
-function makeDevice(brokerUrl: string, key: CoseKey, state: { target: number }): Device {
+function makeDevice(brokerUrl: string, key: CoseKey, state: SetpointState): Device {
   const device = new Device({
     id: DEVICE,
     key,
@@ -67,17 +67,7 @@ function makeDevice(brokerUrl: string, key: CoseKey, state: { target: number }):
     epoch: 2,
     backoffInitialMs: 50,
   });
-  const door = device.register(setpointDoor, {
-    read: { target: () => state.target, mode: () => "heat", label: () => "lounge" },
-    write: {
-      target: (v) => {
-        state.target = v;
-        door.emit("changed", v);
-      },
-      mode: () => {},
-    },
-    invoke: { setLimits: () => true, reset: () => {}, broken: () => 0 },
-  });
+  registerSetpoint(device, state);
   return device;
 }
 
@@ -96,7 +86,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
     clientId,
     onActivity: (a) => activity.push(a),
   });
-  const state = { target: 20 };
+  const state = newSetpointState();
   const devices: Device[] = [];
   const fixture: Fixture = {
     brokerUrl: broker.url,

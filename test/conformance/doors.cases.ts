@@ -57,18 +57,30 @@ export const setpointDoor = defineDoor({
   events: { changed: { data: t.number(), role: "view" } },
 });
 
-function setup(env: ConformanceEnv, options: { recordAllowed?: boolean; burst?: number } = {}) {
-  const clock = new FakeClock();
-  const events: SecurityEvent[] = [];
-  const doorEvents: [string, string, unknown][] = [];
-  const log = new SecurityEventLog({ clock, sink: (e) => events.push(e), recordAllowed: options.recordAllowed, burst: options.burst });
-  const runtime = new DeviceRuntime({ events: log, onDoorEvent: (d, e, data) => doorEvents.push([d, e, data]) });
-  const state = { target: 20, mode: "heat" as "heat" | "cool" | "off", min: 5, max: 30 };
-  const door = runtime.register(setpointDoor, {
+export interface SetpointState {
+  target: number;
+  mode: "heat" | "cool" | "off";
+  min: number;
+  max: number;
+  /** Writes of the target that ran. */
+  writes: number;
+}
+
+export function newSetpointState(): SetpointState {
+  return { target: 20, mode: "heat", min: 5, max: 30, writes: 0 };
+}
+
+/**
+ * Registers the setpoint door with the tests' implementation on a runtime or a device (one
+ * implementation for every test and benchmark). `invoke.broken` returns a value outside its schema.
+ */
+export function registerSetpoint<S extends SetpointState>(host: { register: DeviceRuntime["register"] }, state: S) {
+  const door = host.register(setpointDoor, {
     read: { target: () => state.target, mode: () => state.mode, label: () => "lounge" },
     write: {
       target: (v) => {
         state.target = v;
+        state.writes++;
         door.emit("changed", v);
       },
       mode: (v) => {
@@ -87,6 +99,17 @@ function setup(env: ConformanceEnv, options: { recordAllowed?: boolean; burst?: 
       broken: () => "not a number" as unknown as number,
     },
   });
+  return door;
+}
+
+function setup(env: ConformanceEnv, options: { recordAllowed?: boolean; burst?: number } = {}) {
+  const clock = new FakeClock();
+  const events: SecurityEvent[] = [];
+  const doorEvents: [string, string, unknown][] = [];
+  const log = new SecurityEventLog({ clock, sink: (e) => events.push(e), recordAllowed: options.recordAllowed, burst: options.burst });
+  const runtime = new DeviceRuntime({ events: log, onDoorEvent: (d, e, data) => doorEvents.push([d, e, data]) });
+  const state = newSetpointState();
+  const door = registerSetpoint(runtime, state);
   const trust = new TrustList([
     { key: OPERATOR, role: "operate" },
     { key: ADMIN, role: "administer" },

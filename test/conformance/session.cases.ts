@@ -15,7 +15,7 @@ import type { TimerPort } from "../../sdk/ports/timer";
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 import type { ConformanceCase, ConformanceEnv } from "./case";
 import { check, checkBytes, checkEqual } from "./check";
-import { FakeClock, setpointDoor } from "./doors.cases";
+import { FakeClock, newSetpointState, registerSetpoint } from "./doors.cases";
 import { keyFromVector } from "./vectors";
 import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
 import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
@@ -113,19 +113,8 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
     queueLimit,
     eventBurst: 3,
   });
-  const state = { target: 20, writes: 0 };
-  const door = device.register(setpointDoor, {
-    read: { target: () => state.target, mode: () => "heat", label: () => "lounge" },
-    write: {
-      target: (v) => {
-        state.target = v;
-        state.writes++;
-        door.emit("changed", v);
-      },
-      mode: () => {},
-    },
-    invoke: { setLimits: () => true, reset: () => {}, broken: () => 0 },
-  });
+  const state = newSetpointState();
+  const door = registerSetpoint(device, state);
   return { device, transport, timers, clock, storage, state, door };
 }
 

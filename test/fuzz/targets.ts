@@ -18,7 +18,7 @@ import { ReplayWindow } from "../../sdk/command/replay";
 import { DeviceRuntime, SecurityEventLog } from "../../sdk/index";
 import { TrustList } from "../../sdk/trust";
 import type { CryptoPort } from "../../sdk/ports/crypto";
-import { FakeClock, setpointDoor } from "../conformance/doors.cases";
+import { FakeClock, newSetpointState, registerSetpoint } from "../conformance/doors.cases";
 import { keyFromVector } from "../conformance/vectors";
 import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
 import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
@@ -142,26 +142,7 @@ function deviceFor(crypto: CryptoPort) {
   // The sink keeps nothing: a flood of refusals must cost a counter, not memory.
   const log = new SecurityEventLog({ clock, sink: () => {} });
   const runtime = new DeviceRuntime({ events: log });
-  const state = { target: 20, mode: "heat" as "heat" | "cool" | "off" };
-  const door = runtime.register(setpointDoor, {
-    read: { target: () => state.target, mode: () => state.mode, label: () => "lounge" },
-    write: {
-      target: (v) => {
-        state.target = v;
-        door.emit("changed", v);
-      },
-      mode: (v) => {
-        state.mode = v;
-      },
-    },
-    invoke: {
-      setLimits: (limits) => limits.min < limits.max,
-      reset: () => {
-        state.target = 20;
-      },
-      broken: () => "not a number" as unknown as number,
-    },
-  });
+  registerSetpoint(runtime, newSetpointState());
   const trust = new TrustList([
     { key: OPERATOR, role: "operate" },
     { key: ADMIN, role: "administer" },
