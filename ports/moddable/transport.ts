@@ -1,6 +1,5 @@
-// The transport port on Moddable: the SDK's TransportPort over the ECMA-419 MQTT client
-// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code. UNTESTED on hardware.
-// It lives with the example until the SDK grows ports/moddable/transport.ts.
+// The transport port on Moddable: the SDK's TransportPort over Moddable's ECMA-419 MQTT client
+// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code.
 //
 // Why this client and not the legacy `mqtt` module: the protocol needs QoS 1 both ways and a persistent
 // session (clean session false, docs/protocol.md section 6); the legacy client always sets clean session
@@ -8,21 +7,24 @@
 // includes $(MODDABLE)/examples/io/tcp/mqttclient/manifest_mqttclient.json, whose preloaded config
 // defines `device.network.mqtt = {io, dns, socket}`, which is passed here.
 //
-// What this client does and does not do, and how the port copes:
-// - Incoming QoS 1 messages are acknowledged by the client itself when their last byte has been read,
-//   before the SDK has run the command. A reset in between loses that command; the sender times out.
-// - It reports a failed connection, a refused CONNACK and a dropped socket alike through onError, and
-//   closes itself: each becomes onClosed. It never tells whether the broker kept the session
-//   (sessionPresent is reported as false; the session layer resends what is unacknowledged anyway).
-// - write() throws when the socket has no room. A publish that does not fit ends the connection, so
-//   the session reconnects and resends it, rather than waiting forever for an acknowledgement of a
-//   message that never left.
-// - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; anything
-//   larger is read and dropped (commands are at most 8 KiB).
+// The QoS 1 bookkeeping (packet ids, what is unacknowledged, resending with DUP after a reconnect) stays in
+// the SDK's session; this port only moves packets. What the client does and does not do, and how the port
+// copes:
+// - Incoming QoS 1 messages: the client queues the PUBACK when their last byte has been read and sends it
+//   from a timer, so after onMessage (which runs the command synchronously) has returned.
+// - It reports a failed connection, a refused CONNACK, a keep-alive timeout and a dropped socket alike
+//   through onError, then closes itself: each becomes onClosed. It reads CONNACK's session-present flag
+//   but does not pass it on (reported as false; the session resends what is unacknowledged anyway).
+// - write() throws when the socket has no room for the packet. Packets that do not fit wait here, in
+//   order, until the client reports room (onWritable); they are the session's own buffers, not copies.
+// - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; a larger one
+//   is read, dropped and reported (onOversized); the client acknowledges it, so it is not redelivered.
+// - Will and password go to the client as ArrayBuffers: it takes anything else for a string.
 
-import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
+import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "gatehouse/sdk";
 
-const MAX_INCOMING = 16 * 1024;
+/** Commands are at most 8 KiB (sdk/command/envelope COMMAND_LIMITS); anything above this is dropped. */
+export const MAX_INCOMING = 16 * 1024;
 
 interface ControlMessage {
   operation: number;
@@ -58,14 +60,17 @@ export interface NetworkMqtt {
   readonly socket: unknown;
 }
 
-function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+interface Outgoing {
+  readonly data: Uint8Array | null;
+  readonly options: object;
 }
 
 export class Ecma419MqttTransport implements TransportPort {
   private client: MqttClientIO | undefined;
   private handlers: TransportHandlers | undefined;
   private connected = false;
+  /** Packets that did not fit into the socket yet, oldest first. */
+  private outbox: Outgoing[] = [];
   /** Bumped by every open and close: callbacks of an older client are ignored. */
   private generation = 0;
 
@@ -79,8 +84,9 @@ export class Ecma419MqttTransport implements TransportPort {
     this.end("replaced by a new open");
     const generation = ++this.generation;
     this.handlers = handlers;
+    this.outbox = [];
     const io = this.network.io;
-    let incoming: { topic: string; qos: QoS; bytes: Uint8Array; at: number } | undefined;
+    let incoming: { topic: string; qos: QoS; bytes: Uint8Array | undefined; size: number; at: number } | undefined;
     const current = () => generation === this.generation;
     const self = this;
     try {
@@ -90,10 +96,10 @@ export class Ecma419MqttTransport implements TransportPort {
         port: this.port,
         id: options.clientId,
         clean: options.cleanSession,
-        keepalive: options.keepAlive * 1000, // this client takes milliseconds
+        keepAlive: options.keepAlive * 1000, // this client takes milliseconds
         user: options.username,
-        password: options.password && arrayBuffer(options.password),
-        will: options.will && { topic: options.will.topic, message: arrayBuffer(options.will.payload), QoS: options.will.qos, retain: options.will.retain },
+        password: options.password && options.password.slice().buffer,
+        will: options.will && { topic: options.will.topic, message: options.will.payload.slice().buffer, QoS: options.will.qos, retain: options.will.retain },
         onControl(message: ControlMessage) {
           if (!current()) return;
           if (message.operation === io.CONNACK) {
@@ -103,21 +109,25 @@ export class Ecma419MqttTransport implements TransportPort {
             handlers.onAcknowledged(message.id);
           }
         },
+        onWritable() {
+          if (current()) self.drain();
+        },
         onReadable(this: MqttClientIO, count: number, info: ReadableInfo) {
           const chunk = this.read(count);
           if (!current()) return;
           if (info.topic !== undefined) {
-            const length = info.byteLength ?? count;
-            incoming = length > MAX_INCOMING ? undefined : { topic: info.topic, qos: info.QoS === 1 ? 1 : 0, bytes: new Uint8Array(length), at: 0 };
+            const size = info.byteLength ?? count;
+            incoming = { topic: info.topic, qos: info.QoS === 1 ? 1 : 0, bytes: size > MAX_INCOMING ? undefined : new Uint8Array(size), size, at: 0 };
           }
-          if (incoming && chunk) {
+          if (incoming?.bytes && chunk) {
             incoming.bytes.set(new Uint8Array(chunk), incoming.at);
             incoming.at += chunk.byteLength;
           }
-          if (!info.more) {
+          if (!info.more && incoming) {
             const message = incoming;
             incoming = undefined;
-            if (message) handlers.onMessage(message.topic, message.bytes.subarray(0, message.at), message.qos, false);
+            if (message.bytes) handlers.onMessage(message.topic, message.bytes.subarray(0, message.at), message.qos, false);
+            else handlers.onOversized?.(message.topic, message.size);
           }
         },
         onError() {
@@ -134,25 +144,15 @@ export class Ecma419MqttTransport implements TransportPort {
   }
 
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, packetId: number, duplicate: boolean): void {
-    if (!this.connected || !this.client) return;
-    try {
-      this.client.write(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) });
-    } catch {
-      this.end("write-overflow");
-    }
+    this.send(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) });
   }
 
   subscribe(filters: readonly string[], qos: QoS, packetId: number): void {
-    if (!this.connected || !this.client) return;
-    try {
-      this.client.write(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId });
-    } catch {
-      this.end("write-overflow");
-    }
+    this.send(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId });
   }
 
   close(graceful: boolean): void {
-    if (graceful && this.connected && this.client) {
+    if (graceful && this.connected && this.client && this.outbox.length === 0) {
       try {
         this.client.write(null, { operation: this.network.io.DISCONNECT });
       } catch {
@@ -160,6 +160,25 @@ export class Ecma419MqttTransport implements TransportPort {
       }
     }
     this.end("closed by device");
+  }
+
+  private send(data: Uint8Array | null, options: object): void {
+    if (!this.connected || !this.client) return;
+    this.outbox.push({ data, options });
+    if (this.outbox.length === 1) this.drain();
+  }
+
+  /** Writes waiting packets in order until the socket is full; the client calls onWritable when it has room again. */
+  private drain(): void {
+    while (this.client && this.outbox.length > 0) {
+      const next = this.outbox[0];
+      try {
+        this.client.write(next.data, next.options);
+      } catch {
+        return; // no room: wait for onWritable
+      }
+      this.outbox.shift();
+    }
   }
 
   /** Closes the current client, if any, and reports onClosed once. */
@@ -180,6 +199,7 @@ export class Ecma419MqttTransport implements TransportPort {
     this.handlers = undefined;
     this.client = undefined;
     this.connected = false;
+    this.outbox = [];
     this.generation++;
     handlers?.onClosed(reason);
   }

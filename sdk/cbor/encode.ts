@@ -93,7 +93,7 @@ export function encode(value: CborValue): Uint8Array {
   position = 0;
   try {
     writeItem(value, 0);
-    return new Uint8Array(buffer.buffer.slice(0, position));
+    return buffer.slice(0, position);
   } finally {
     // Give back a buffer that grew for one large item, so memory stays bounded between calls.
     if (buffer.length > MAX_KEPT_SIZE) setBuffer(new Uint8Array(INITIAL_SIZE));

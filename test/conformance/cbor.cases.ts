@@ -3,7 +3,7 @@
 import { decode, encode, CborFloat, CborTag, type CborValue } from "../../sdk/cbor/index";
 import { diagnostic } from "../../sdk/cbor/diagnostic";
 import { toHex } from "../../sdk/bytes";
-import appendixA from "../fixtures/cbor/appendix_a.json";
+import appendixA from "../fixtures/cbor/appendix_a.json" with { type: "json" };
 import type { ConformanceCase } from "./case";
 import { check, checkEqual, checkRefused } from "./check";
 import { hex } from "./vectors";
