@@ -74,6 +74,12 @@ export const nvs = {
 };
 
 /**
+ * How an empty value is stored: Moddable's lin preference file reads an empty ArrayBuffer back as one zero
+ * byte (it stores buffers as comma-separated text), and NVS is no friend of zero-length blobs either.
+ */
+const EMPTY = "";
+
+/**
  * The SDK's storage port in one preference domain, values as ArrayBuffers. Each set erases and commits
  * on the device, so a write is durable when it returns.
  */
@@ -85,13 +91,14 @@ export class PreferenceStorage implements StoragePort {
   read(key: string): Uint8Array | undefined {
     const value = nvs.get(this.domain, key);
     if (value === undefined) return undefined;
+    if (value === EMPTY) return new Uint8Array(0);
     // Only this port writes its domain, and only buffers: anything else is damage, not a missing value.
     if (!(value instanceof ArrayBuffer)) return fail("storage-corrupt", `preference ${this.domain}/${key} holds a ${typeof value}, not bytes`);
     return new Uint8Array(value);
   }
 
   write(key: string, value: Uint8Array): void {
-    nvs.set(this.domain, key, value.slice().buffer);
+    nvs.set(this.domain, key, value.length === 0 ? EMPTY : value.slice().buffer);
   }
 
   remove(key: string): void {

@@ -15,8 +15,10 @@
 // - It reports a failed connection, a refused CONNACK, a keep-alive timeout and a dropped socket alike
 //   through onError, then closes itself: each becomes onClosed. It reads CONNACK's session-present flag
 //   but does not pass it on (reported as false; the session resends what is unacknowledged anyway).
-// - write() throws when the socket has no room for the packet. Packets that do not fit wait here, in
-//   order, until the client reports room (onWritable); they are the session's own buffers, not copies.
+// - write() throws when the socket has no room for the packet, and the socket's room on lin is smaller than
+//   a birth message. Packets wait here, in order, and go out as room allows (the client reports it with
+//   onWritable and from each write): a publication larger than the room goes out in pieces, the client's
+//   own streaming (the first write names the whole byteLength). They are the session's buffers, not copies.
 // - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; a larger one
 //   is read, dropped and reported (onOversized); the client acknowledges it, so it is not redelivered.
 // - Will and password go to the client as ArrayBuffers: it takes anything else for a string.
@@ -63,14 +65,20 @@ export interface NetworkMqtt {
 interface Outgoing {
   readonly data: Uint8Array | null;
   readonly options: object;
+  /** Bytes of the packet besides the payload, at most (fixed header, topic, packet id). */
+  readonly overhead: number;
+  /** Payload bytes written so far. */
+  sent: number;
 }
 
 export class Ecma419MqttTransport implements TransportPort {
   private client: MqttClientIO | undefined;
   private handlers: TransportHandlers | undefined;
   private connected = false;
-  /** Packets that did not fit into the socket yet, oldest first. */
+  /** Packets not (wholly) written yet, oldest first. */
   private outbox: Outgoing[] = [];
+  /** Bytes the client can take now, as it last said (0 until it says). */
+  private room = 0;
   /** Bumped by every open and close: callbacks of an older client are ignored. */
   private generation = 0;
 
@@ -85,6 +93,7 @@ export class Ecma419MqttTransport implements TransportPort {
     const generation = ++this.generation;
     this.handlers = handlers;
     this.outbox = [];
+    this.room = 0;
     const io = this.network.io;
     let incoming: { topic: string; qos: QoS; bytes: Uint8Array | undefined; size: number; at: number } | undefined;
     const current = () => generation === this.generation;
@@ -109,8 +118,10 @@ export class Ecma419MqttTransport implements TransportPort {
             handlers.onAcknowledged(message.id);
           }
         },
-        onWritable() {
-          if (current()) self.drain();
+        onWritable(count: number) {
+          if (!current()) return;
+          self.room = count;
+          self.drain();
         },
         onReadable(this: MqttClientIO, count: number, info: ReadableInfo) {
           const chunk = this.read(count);
@@ -144,11 +155,12 @@ export class Ecma419MqttTransport implements TransportPort {
   }
 
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, packetId: number, duplicate: boolean): void {
-    this.send(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) });
+    // Fixed header (5), topic length (2) and at most 3 bytes a character, packet id (2).
+    this.send(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) }, 9 + 3 * topic.length);
   }
 
   subscribe(filters: readonly string[], qos: QoS, packetId: number): void {
-    this.send(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId });
+    this.send(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId }, 0);
   }
 
   close(graceful: boolean): void {
@@ -162,22 +174,36 @@ export class Ecma419MqttTransport implements TransportPort {
     this.end("closed by device");
   }
 
-  private send(data: Uint8Array | null, options: object): void {
+  private send(data: Uint8Array | null, options: object, overhead: number): void {
     if (!this.connected || !this.client) return;
-    this.outbox.push({ data, options });
+    this.outbox.push({ data, options, overhead, sent: 0 });
     if (this.outbox.length === 1) this.drain();
   }
 
-  /** Writes waiting packets in order until the socket is full; the client calls onWritable when it has room again. */
+  /** Writes waiting packets in order while there is room; the client calls onWritable when there is more. */
   private drain(): void {
-    while (this.client && this.outbox.length > 0) {
+    const client = this.client;
+    while (client && client === this.client && this.outbox.length > 0) {
       const next = this.outbox[0];
       try {
-        this.client.write(next.data, next.options);
+        if (next.data === null) {
+          this.room = client.write(null, next.options);
+        } else if (next.sent === 0) {
+          // The head and as much of the payload as fits; the client then takes the rest as plain writes.
+          const first = Math.min(next.data.length, this.room - next.overhead);
+          if (first < 0 || (first === 0 && next.data.length > 0)) return;
+          this.room = client.write(next.data.subarray(0, first), { ...next.options, byteLength: next.data.length });
+          next.sent = first;
+        } else {
+          const piece = Math.min(next.data.length - next.sent, this.room);
+          if (piece <= 0) return;
+          this.room = client.write(next.data.subarray(next.sent, next.sent + piece));
+          next.sent += piece;
+        }
       } catch {
-        return; // no room: wait for onWritable
+        return; // no room after all: onWritable says when there is
       }
-      this.outbox.shift();
+      if (next.data === null || next.sent === next.data.length) this.outbox.shift();
     }
   }
 
@@ -186,11 +212,16 @@ export class Ecma419MqttTransport implements TransportPort {
     if (!this.client) return;
     const client = this.client;
     this.client = undefined;
-    try {
-      client.close();
-    } catch {
-      // already closed by itself
-    }
+    // Closed on a later turn: close() may be called from inside one of the client's own callbacks (a
+    // command that ends the session), and the client goes on using its socket after a callback returns
+    // ("XS abort: unhandled exception" when it has been closed under it, seen on lin).
+    Promise.resolve().then(() => {
+      try {
+        client.close();
+      } catch {
+        // already closed by itself
+      }
+    });
     this.finish(reason);
   }
 

@@ -143,7 +143,7 @@ const cases: Case[] = [
     "storage: NVS limits enforced on lin (domain and key <= 15 printable ASCII, values <= 4000 bytes, int32 only)",
     () => {
       refused(() => nvs.set("a-domain-of-16-c", "k", 1), "storage-domain", "16-character domain");
-      refused(() => nvs.set("gh-test", "a-key-of-16-cha", 1), "storage-key", "16-character key");
+      refused(() => nvs.set("gh-test", "a-key-of-16-char", 1), "storage-key", "16-character key");
       refused(() => nvs.set("gh-test", "", 1), "storage-key", "empty key");
       refused(() => nvs.set("gh-test", "sp ace", 1), "storage-key", "key with a space");
       refused(() => nvs.set("gh-test", "k", new ArrayBuffer(4001)), "storage-value", "4001-byte buffer");
@@ -151,7 +151,7 @@ const cases: Case[] = [
       refused(() => nvs.set("gh-test", "k", "é".repeat(2001)), "storage-value", "4002 bytes of UTF-8 in 2001 characters");
       refused(() => nvs.set("gh-test", "k", 1.5), "storage-value", "a float");
       refused(() => nvs.set("gh-test", "k", 2 ** 31), "storage-value", "2^31");
-      refused(() => nvs.get("gh-test", "a-key-of-16-cha"), "storage-key", "reading a 16-character key");
+      refused(() => nvs.get("gh-test", "a-key-of-16-char"), "storage-key", "reading a 16-character key");
       nvs.set("gh-test", "max-name-of-15c", 1);
       nvs.set("gh-test", "int-min", -(2 ** 31));
       nvs.set("gh-test", "int-max", 2 ** 31 - 1);
