@@ -9,6 +9,7 @@ async function run(mode: string): Promise<void> {
   if (mode === "conformance") (await import("./conformance")).runConformance();
   else if (mode === "ports") await (await import("./ports")).runPorts();
   else if (mode === "e2e") (await import("./e2e")).runE2e();
+  else if (mode === "bench") (await import("./bench")).runBench();
   else throw new Error(`unknown GATEHOUSE_MODE "${mode}"`);
 }
 
