@@ -6,11 +6,15 @@ export class GatehouseError extends Error {
   readonly detail: unknown;
   constructor(code: string, message: string, detail?: unknown) {
     super(message);
-    this.name = "GatehouseError";
     this.code = code;
     this.detail = detail;
   }
 }
+
+// The name lives on the prototype, defined rather than assigned: Moddable freezes the built-in prototypes,
+// and `this.name = ...` in the constructor then throws "set name: not writable" (an inherited read-only
+// property cannot be shadowed by assignment), so on XS 17 every fail() became a TypeError without a code.
+Object.defineProperty(GatehouseError.prototype, "name", { value: "GatehouseError", writable: true, configurable: true });
 
 export function fail(code: string, message: string, detail?: unknown): never {
   throw new GatehouseError(code, message, detail);

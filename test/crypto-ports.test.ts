@@ -115,6 +115,20 @@ interface MockStats {
 }
 
 const MOCKS: Record<string, string> = {
+  hmac: `
+    import { hmac } from "@noble/hashes/hmac.js";
+    import { sha256 } from "@noble/hashes/sha2.js";
+    export default class HMAC {
+      constructor(digest, key) {
+        if (!(key instanceof ArrayBuffer)) throw new TypeError("stand-in hmac: the key must be an ArrayBuffer");
+        this.key = new Uint8Array(key);
+      }
+      process(...items) {
+        const h = hmac.create(sha256, this.key);
+        for (const item of items) h.update(new Uint8Array(item));
+        return h.digest().slice().buffer;
+      }
+    }`,
   crypt: `
     import { sha256 } from "@noble/hashes/sha2.js";
     export class Digest {
@@ -219,7 +233,7 @@ const MOCKS: Record<string, string> = {
 const moddableStandIns: Plugin = {
   name: "moddable-stand-ins",
   setup(b) {
-    b.onResolve({ filter: /^(crypt|ecdsa|curve|ecp)$/ }, (args) => ({ path: args.path, namespace: "moddable-stand-in" }));
+    b.onResolve({ filter: /^(crypt|ecdsa|curve|ecp|hmac)$/ }, (args) => ({ path: args.path, namespace: "moddable-stand-in" }));
     b.onLoad({ filter: /.*/, namespace: "moddable-stand-in" }, (args) => ({ contents: MOCKS[args.path], loader: "js", resolveDir: repoRoot }));
   },
 };

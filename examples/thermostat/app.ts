@@ -8,7 +8,7 @@
 // which the device publishes as signed telemetry. A sensor that fails or reports something implausible
 // switches the heater off: a thermostat that cannot measure must not heat.
 
-import { GatehouseError, type Device, type LocalDoor, type TimerHandle, type TimerPort } from "../sdk";
+import { GatehouseError, type Device, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
 import type { ThermostatBoard } from "./board";
 import { relayDoor, SENSOR_RANGE, setpointDoor, TARGET_RANGE, temperatureDoor } from "./doors";
 

@@ -11,7 +11,7 @@
 // So an operator may move the target and switch the relay, and only an administrator may widen or
 // narrow the limits the target has to stay within.
 
-import { defineDoor, t } from "../sdk";
+import { defineDoor, t } from "gatehouse/sdk";
 
 /** The schema range of a target; the current limits narrow it further at run time. */
 export const TARGET_RANGE = { min: 5, max: 35 } as const;

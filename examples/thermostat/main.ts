@@ -2,8 +2,8 @@
 // Moddable's timers and clock, native ECDSA, the ECMA-419 MQTT client, ECMA-419 Digital/Analog IO) to
 // the same Device class and the same app the simulator runs on Node.
 //
-// UNTESTED: no ESP32 and no Moddable SDK were available where this was written. It follows
-// docs/moddable.md; build it with examples/thermostat/manifest.json (see README.md there).
+// Not run on an ESP32 yet (no device here); the ports it uses are tested on Moddable's lin simulator by
+// `npm run test:device`. Build it with examples/thermostat/manifest.json (see README.md there).
 //
 // Configuration (mc/config: the manifest's "config" block, or key=value on the mcconfig command line):
 //   ssid, password          Wi-Fi (Moddable's setup/network connects before this module runs)
@@ -14,9 +14,9 @@
 //                           later firmware may be built without them.
 
 import config from "mc/config";
-import Preference from "preference";
-import { decodeKey, decodeTrust, Device, fromHex } from "../sdk";
-import { Ecma419MqttTransport, Esp32ThermostatBoard, moddableClock, moddableCrypto, moddableTimers, PreferenceStorage, type AnalogClass, type DigitalClass, type NetworkMqtt } from "../moddable";
+import { decodeKey, decodeTrust, Device, fromHex } from "gatehouse/sdk";
+import { Ecma419MqttTransport, moddableClock, moddableCrypto, moddableTimers, nvs, PreferenceStorage, type NetworkMqtt } from "gatehouse/ports/moddable";
+import { Esp32ThermostatBoard, type AnalogClass, type DigitalClass } from "../../boards/esp32/thermostat";
 import { installThermostat } from "./app";
 
 // The host provider Moddable installs as a global (modules/io/system), extended with `network.mqtt` by
@@ -43,11 +43,11 @@ function text(name: string, fallback?: string): string {
 
 /** An identity part from NVS; on the first boot, from config (hex), then kept in NVS. */
 function identityPart(name: "key" | "trust", configName: string): Uint8Array {
-  const stored = Preference.get(IDENTITY_DOMAIN, name);
+  const stored = nvs.get(IDENTITY_DOMAIN, name);
   if (stored instanceof ArrayBuffer) return new Uint8Array(stored);
   const bytes = fromHex(text(configName));
   if (!bytes) throw new Error(`config ${configName} is not hex`);
-  Preference.set(IDENTITY_DOMAIN, name, bytes.slice().buffer as ArrayBuffer);
+  nvs.set(IDENTITY_DOMAIN, name, bytes.slice().buffer);
   return bytes;
 }
 

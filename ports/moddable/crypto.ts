@@ -1,57 +1,43 @@
-// The crypto port on the device: Moddable's native SHA-256 (`crypt` Digest) and its ECDSA
-// (`ecdsa` + `curve` + `ecp`, BigInt arithmetic in C). See docs/moddable.md section 5.
+// The crypto port on Moddable: native SHA-256 (`crypt` Digest) and ES256 on Moddable's ECDSA (`ecdsa` over
+// `curve`, `ec` and `Mont`: BigInt and elliptic-curve arithmetic in C). See docs/moddable.md section 5.
 //
 // - ES256 verify: hash with Digest, then ECDSA.verify(hash, r||s, false). High-S signatures verify.
-// - ES256 sign: @noble/curves (deterministic RFC 6979 nonces). Moddable's own ECDSA signer draws its
-//   nonce from the RC4-based `rng` module, and a guessable nonce gives the private key away. Pure-JS
-//   signing is slow on the ESP32 (about 0.5 s per signature, docs/moddable.md section 11): it is the
-//   price of signing every publication until a native deterministic signer is wired through FFI.
-// - EdDSA: stock Moddable has no Ed25519; both verify and sign refuse with "alg-unsupported".
+// - ES256 sign: Moddable's ECDSA with its nonce `k` set from RFC 6979 (./rfc6979: HMAC-SHA256 over the
+//   private key and the hash), never from `rng`, the RC4-based generator its signer would otherwise use.
+// - EdDSA: stock Moddable has no Ed25519; verify and sign refuse with "alg-unsupported".
 //
-// The manifest must include the crypt digest module and, from $(MODULES)/crypt, `ecdsa`, `curve`,
-// `ecp`, `ec`, `mont`, `modular`, `pkcs1`, `ber`, `rng` (ecdsa.js imports rng even when unused).
+// The root manifest.json maps what this needs: the crypt Digest, `ecdsa`, `curve`, `hmac`, `ecp`, `ec`,
+// `mont`, `pkcs1`, `ber`, `bin`, and `rng` (ecdsa.js imports it; nothing here calls it).
 
 import { Digest } from "crypt";
 import Curve from "curve";
 import ECDSA from "ecdsa";
 import ECPoint from "ecp";
-import type { CoseKey, SignatureAlgorithm } from "../../sdk/cose/key";
-import type { CryptoPort } from "../../sdk/ports/crypto";
-import { fail } from "../sdk";
-import { signEs256 } from "../noble/es256-sign";
+import { fail, type CoseKey, type CryptoPort, type SignatureAlgorithm } from "gatehouse/sdk";
+import { bigIntToBytes, bytesToBigInt, Rfc6979Nonces } from "./rfc6979";
 
 const SIGNATURE_LENGTH = 64;
 const COORDINATE_LENGTH = 32;
 
+/** P-256: field prime p and curve coefficient b (a = -3). */
+const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+
 let digest: Digest | undefined;
 let secp256r1: Curve | undefined;
 const verifiers = new WeakMap<CoseKey, ECDSA>();
+const privateScalars = new WeakMap<CoseKey, bigint>();
 
 /** The bytes as an ArrayBuffer of exactly their length (no copy when the view spans its buffer). */
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
-  return bytes.slice().buffer as ArrayBuffer;
+  return bytes.slice().buffer;
 }
 
-function bytesToBigInt(bytes: Uint8Array): bigint {
-  let value = 0n;
-  for (let i = 0; i < bytes.length; i++) value = (value << 8n) | BigInt(bytes[i]);
-  return value;
-}
-
-function bigIntToBytes(value: bigint, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = length - 1; i >= 0; i--) {
-    bytes[i] = Number(value & 0xffn);
-    value >>= 8n;
-  }
-  return bytes;
-}
-
-function sha256Parts(parts: readonly Uint8Array[]): Uint8Array {
+function sha256(data: Uint8Array): Uint8Array {
   digest ??= new Digest("SHA256");
   digest.reset();
-  for (const part of parts) digest.write(arrayBufferOf(part));
+  digest.write(arrayBufferOf(data));
   return new Uint8Array(digest.close());
 }
 
@@ -65,10 +51,6 @@ function checkEs256Key(alg: SignatureAlgorithm, key: CoseKey): void {
   if (key.alg !== alg) fail("alg-not-allowed", `key is for ${key.alg}, not ${alg}`);
   if (key.x.length !== COORDINATE_LENGTH || key.y?.length !== COORDINATE_LENGTH) fail("key-invalid", "ES256 key x and y must be 32 bytes");
 }
-
-/** P-256: field prime p and curve coefficient b (a = -3). */
-const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
-const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
 
 /** Moddable's ECPoint does not check that a point lies on the curve: y^2 = x^3 - 3x + b (mod p). */
 function onCurve(x: bigint, y: bigint): boolean {
@@ -90,9 +72,21 @@ function verifierFor(key: CoseKey): ECDSA {
   return verifier;
 }
 
+function privateScalar(key: CoseKey): bigint {
+  let d = privateScalars.get(key);
+  if (d === undefined) {
+    if (key.d?.length !== COORDINATE_LENGTH) return fail("key-invalid", "not a private key (d must be 32 bytes)");
+    d = bytesToBigInt(key.d);
+    if (d < 1n || d >= curve().n) fail("key-invalid", "ES256 private key is outside [1, n-1]");
+    privateScalars.set(key, d);
+  }
+  return d;
+}
+
 /**
- * The hash as the integer e mod n, 32 bytes: what ECDSA uses (equal to bits2int(H) except for the
- * rare H >= n). Handing Moddable the reduced value keeps its modular code within its usual range.
+ * The hash as the integer e mod n, 32 bytes: what ECDSA uses (equal to bits2int(H) except for the rare
+ * H >= n). Moddable's ECDSA takes the whole hash as e; handing it the reduced value keeps its modular code
+ * within its usual range.
  */
 function hashModN(hash: Uint8Array, n: bigint): ArrayBuffer {
   const e = bytesToBigInt(hash);
@@ -106,6 +100,24 @@ function scalarsInRange(signature: Uint8Array, n: bigint): boolean {
   return r >= 1n && r < n && s >= 1n && s < n;
 }
 
+/**
+ * Signs a 32-byte hash with private scalar d; the nonce is RFC 6979's. Moddable's ECDSA reads `k` from its
+ * curve argument when constructed, so each signature gets a signer of its own with that k: nothing is left
+ * behind that a later signature could reuse. Moddable returns r = (k*G).x without reducing it mod n; a
+ * result outside [1, n-1] (about 2^-128 likely) moves on to the next nonce, as RFC 6979 step h.3 says.
+ * (Its signer loops forever on s = 0, which a hash would have to hit with probability 2^-256.)
+ */
+export function signHash(d: bigint, hash: Uint8Array): Uint8Array {
+  const c = curve();
+  const e = hashModN(hash, c.n);
+  const nonces = new Rfc6979Nonces(bigIntToBytes(d, COORDINATE_LENGTH), hash, c.n);
+  for (;;) {
+    const signer = new ECDSA(d, { G: c.G, ec: c.ec, n: c.n, orderSize: c.orderSize, k: nonces.next() });
+    const signature = new Uint8Array(signer.sign(e, false));
+    if (signature.length === SIGNATURE_LENGTH && scalarsInRange(signature, c.n)) return signature;
+  }
+}
+
 export const moddableCrypto: CryptoPort = {
   verify(alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array, signature: Uint8Array): boolean {
     checkEs256Key(alg, key);
@@ -113,7 +125,7 @@ export const moddableCrypto: CryptoPort = {
     // The core checks this too; a port that can hang the device on one crafted message checks again.
     if (!scalarsInRange(signature, curve().n)) return false;
     const verifier = verifierFor(key);
-    const hash = hashModN(sha256Parts([message]), curve().n);
+    const hash = hashModN(sha256(message), curve().n);
     try {
       return verifier.verify(hash, arrayBufferOf(signature), false);
     } catch {
@@ -123,12 +135,8 @@ export const moddableCrypto: CryptoPort = {
 
   sign(alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array): Uint8Array {
     checkEs256Key(alg, key);
-    const d = key.d;
-    if (d?.length !== COORDINATE_LENGTH) return fail("key-invalid", "not a private key (d must be 32 bytes)");
-    return signEs256(d, message);
+    return signHash(privateScalar(key), sha256(message));
   },
 
-  sha256(data: Uint8Array): Uint8Array {
-    return sha256Parts([data]);
-  },
+  sha256,
 };

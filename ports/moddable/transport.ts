@@ -1,6 +1,5 @@
-// The transport port on Moddable: the SDK's TransportPort over the ECMA-419 MQTT client
-// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code. UNTESTED on hardware.
-// It lives with the example until the SDK grows ports/moddable/transport.ts.
+// The transport port on Moddable: the SDK's TransportPort over Moddable's ECMA-419 MQTT client
+// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code.
 //
 // Why this client and not the legacy `mqtt` module: the protocol needs QoS 1 both ways and a persistent
 // session (clean session false, docs/protocol.md section 6); the legacy client always sets clean session
@@ -8,21 +7,26 @@
 // includes $(MODDABLE)/examples/io/tcp/mqttclient/manifest_mqttclient.json, whose preloaded config
 // defines `device.network.mqtt = {io, dns, socket}`, which is passed here.
 //
-// What this client does and does not do, and how the port copes:
-// - Incoming QoS 1 messages are acknowledged by the client itself when their last byte has been read,
-//   before the SDK has run the command. A reset in between loses that command; the sender times out.
-// - It reports a failed connection, a refused CONNACK and a dropped socket alike through onError, and
-//   closes itself: each becomes onClosed. It never tells whether the broker kept the session
-//   (sessionPresent is reported as false; the session layer resends what is unacknowledged anyway).
-// - write() throws when the socket has no room. A publish that does not fit ends the connection, so
-//   the session reconnects and resends it, rather than waiting forever for an acknowledgement of a
-//   message that never left.
-// - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; anything
-//   larger is read and dropped (commands are at most 8 KiB).
+// The QoS 1 bookkeeping (packet ids, what is unacknowledged, resending with DUP after a reconnect) stays in
+// the SDK's session; this port only moves packets. What the client does and does not do, and how the port
+// copes:
+// - Incoming QoS 1 messages: the client queues the PUBACK when their last byte has been read and sends it
+//   from a timer, so after onMessage (which runs the command synchronously) has returned.
+// - It reports a failed connection, a refused CONNACK, a keep-alive timeout and a dropped socket alike
+//   through onError, then closes itself: each becomes onClosed. It reads CONNACK's session-present flag
+//   but does not pass it on (reported as false; the session resends what is unacknowledged anyway).
+// - write() throws when the socket has no room for the packet, and the socket's room on lin is smaller than
+//   a birth message. Packets wait here, in order, and go out as room allows (the client reports it with
+//   onWritable and from each write): a publication larger than the room goes out in pieces, the client's
+//   own streaming (the first write names the whole byteLength). They are the session's buffers, not copies.
+// - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; a larger one
+//   is read, dropped and reported (onOversized); the client acknowledges it, so it is not redelivered.
+// - Will and password go to the client as ArrayBuffers: it takes anything else for a string.
 
-import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
+import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "gatehouse/sdk";
 
-const MAX_INCOMING = 16 * 1024;
+/** Commands are at most 8 KiB (sdk/command/envelope COMMAND_LIMITS); anything above this is dropped. */
+export const MAX_INCOMING = 16 * 1024;
 
 interface ControlMessage {
   operation: number;
@@ -58,14 +62,23 @@ export interface NetworkMqtt {
   readonly socket: unknown;
 }
 
-function arrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+interface Outgoing {
+  readonly data: Uint8Array | null;
+  readonly options: object;
+  /** Bytes of the packet besides the payload, at most (fixed header, topic, packet id). */
+  readonly overhead: number;
+  /** Payload bytes written so far. */
+  sent: number;
 }
 
 export class Ecma419MqttTransport implements TransportPort {
   private client: MqttClientIO | undefined;
   private handlers: TransportHandlers | undefined;
   private connected = false;
+  /** Packets not (wholly) written yet, oldest first. */
+  private outbox: Outgoing[] = [];
+  /** Bytes the client can take now, as it last said (0 until it says). */
+  private room = 0;
   /** Bumped by every open and close: callbacks of an older client are ignored. */
   private generation = 0;
 
@@ -79,8 +92,10 @@ export class Ecma419MqttTransport implements TransportPort {
     this.end("replaced by a new open");
     const generation = ++this.generation;
     this.handlers = handlers;
+    this.outbox = [];
+    this.room = 0;
     const io = this.network.io;
-    let incoming: { topic: string; qos: QoS; bytes: Uint8Array; at: number } | undefined;
+    let incoming: { topic: string; qos: QoS; bytes: Uint8Array | undefined; size: number; at: number } | undefined;
     const current = () => generation === this.generation;
     const self = this;
     try {
@@ -90,10 +105,10 @@ export class Ecma419MqttTransport implements TransportPort {
         port: this.port,
         id: options.clientId,
         clean: options.cleanSession,
-        keepalive: options.keepAlive * 1000, // this client takes milliseconds
+        keepAlive: options.keepAlive * 1000, // this client takes milliseconds
         user: options.username,
-        password: options.password && arrayBuffer(options.password),
-        will: options.will && { topic: options.will.topic, message: arrayBuffer(options.will.payload), QoS: options.will.qos, retain: options.will.retain },
+        password: options.password && options.password.slice().buffer,
+        will: options.will && { topic: options.will.topic, message: options.will.payload.slice().buffer, QoS: options.will.qos, retain: options.will.retain },
         onControl(message: ControlMessage) {
           if (!current()) return;
           if (message.operation === io.CONNACK) {
@@ -103,21 +118,27 @@ export class Ecma419MqttTransport implements TransportPort {
             handlers.onAcknowledged(message.id);
           }
         },
+        onWritable(count: number) {
+          if (!current()) return;
+          self.room = count;
+          self.drain();
+        },
         onReadable(this: MqttClientIO, count: number, info: ReadableInfo) {
           const chunk = this.read(count);
           if (!current()) return;
           if (info.topic !== undefined) {
-            const length = info.byteLength ?? count;
-            incoming = length > MAX_INCOMING ? undefined : { topic: info.topic, qos: info.QoS === 1 ? 1 : 0, bytes: new Uint8Array(length), at: 0 };
+            const size = info.byteLength ?? count;
+            incoming = { topic: info.topic, qos: info.QoS === 1 ? 1 : 0, bytes: size > MAX_INCOMING ? undefined : new Uint8Array(size), size, at: 0 };
           }
-          if (incoming && chunk) {
+          if (incoming?.bytes && chunk) {
             incoming.bytes.set(new Uint8Array(chunk), incoming.at);
             incoming.at += chunk.byteLength;
           }
-          if (!info.more) {
+          if (!info.more && incoming) {
             const message = incoming;
             incoming = undefined;
-            if (message) handlers.onMessage(message.topic, message.bytes.subarray(0, message.at), message.qos, false);
+            if (message.bytes) handlers.onMessage(message.topic, message.bytes.subarray(0, message.at), message.qos, false);
+            else handlers.onOversized?.(message.topic, message.size);
           }
         },
         onError() {
@@ -134,25 +155,16 @@ export class Ecma419MqttTransport implements TransportPort {
   }
 
   publish(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, packetId: number, duplicate: boolean): void {
-    if (!this.connected || !this.client) return;
-    try {
-      this.client.write(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) });
-    } catch {
-      this.end("write-overflow");
-    }
+    // Fixed header (5), topic length (2) and at most 3 bytes a character, packet id (2).
+    this.send(payload, { topic, QoS: qos, retain, duplicate, ...(qos === 1 ? { id: packetId } : {}) }, 9 + 3 * topic.length);
   }
 
   subscribe(filters: readonly string[], qos: QoS, packetId: number): void {
-    if (!this.connected || !this.client) return;
-    try {
-      this.client.write(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId });
-    } catch {
-      this.end("write-overflow");
-    }
+    this.send(null, { operation: this.network.io.SUBSCRIBE, items: filters.map((topic) => ({ topic, QoS: qos })), id: packetId }, 0);
   }
 
   close(graceful: boolean): void {
-    if (graceful && this.connected && this.client) {
+    if (graceful && this.connected && this.client && this.outbox.length === 0) {
       try {
         this.client.write(null, { operation: this.network.io.DISCONNECT });
       } catch {
@@ -162,16 +174,54 @@ export class Ecma419MqttTransport implements TransportPort {
     this.end("closed by device");
   }
 
+  private send(data: Uint8Array | null, options: object, overhead: number): void {
+    if (!this.connected || !this.client) return;
+    this.outbox.push({ data, options, overhead, sent: 0 });
+    if (this.outbox.length === 1) this.drain();
+  }
+
+  /** Writes waiting packets in order while there is room; the client calls onWritable when there is more. */
+  private drain(): void {
+    const client = this.client;
+    while (client && client === this.client && this.outbox.length > 0) {
+      const next = this.outbox[0];
+      try {
+        if (next.data === null) {
+          this.room = client.write(null, next.options);
+        } else if (next.sent === 0) {
+          // The head and as much of the payload as fits; the client then takes the rest as plain writes.
+          const first = Math.min(next.data.length, this.room - next.overhead);
+          if (first < 0 || (first === 0 && next.data.length > 0)) return;
+          this.room = client.write(next.data.subarray(0, first), { ...next.options, byteLength: next.data.length });
+          next.sent = first;
+        } else {
+          const piece = Math.min(next.data.length - next.sent, this.room);
+          if (piece <= 0) return;
+          this.room = client.write(next.data.subarray(next.sent, next.sent + piece));
+          next.sent += piece;
+        }
+      } catch {
+        return; // no room after all: onWritable says when there is
+      }
+      if (next.data === null || next.sent === next.data.length) this.outbox.shift();
+    }
+  }
+
   /** Closes the current client, if any, and reports onClosed once. */
   private end(reason: string): void {
     if (!this.client) return;
     const client = this.client;
     this.client = undefined;
-    try {
-      client.close();
-    } catch {
-      // already closed by itself
-    }
+    // Closed on a later turn: close() may be called from inside one of the client's own callbacks (a
+    // command that ends the session), and the client goes on using its socket after a callback returns
+    // ("XS abort: unhandled exception" when it has been closed under it, seen on lin).
+    Promise.resolve().then(() => {
+      try {
+        client.close();
+      } catch {
+        // already closed by itself
+      }
+    });
     this.finish(reason);
   }
 
@@ -180,6 +230,7 @@ export class Ecma419MqttTransport implements TransportPort {
     this.handlers = undefined;
     this.client = undefined;
     this.connected = false;
+    this.outbox = [];
     this.generation++;
     handlers?.onClosed(reason);
   }

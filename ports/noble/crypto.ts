@@ -11,7 +11,6 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { signEs256 } from "./es256-sign";
 import type { CoseKey, SignatureAlgorithm } from "../../sdk/cose/key";
 import type { CryptoPort } from "../../sdk/ports/crypto";
 import { fail } from "../../sdk/errors";
@@ -20,6 +19,7 @@ const SIGNATURE_LENGTH = 64;
 const COORDINATE_LENGTH = 32;
 
 const ES256_VERIFY = { prehash: true, lowS: false, format: "compact" } as const;
+const ES256_SIGN = { prehash: true, lowS: false, format: "compact", extraEntropy: false } as const;
 const EDDSA_VERIFY = { zip215: false } as const;
 
 // Without this, the first Ed25519 operation builds a wNAF table for the base point (W=6, over a
@@ -71,7 +71,7 @@ export const nobleCrypto: CryptoPort = {
     checkKey(alg, key);
     const d = key.d;
     if (d?.length !== COORDINATE_LENGTH) return fail("key-invalid", "not a private key (d must be 32 bytes)");
-    return alg === "ES256" ? signEs256(d, message) : ed25519.sign(message, d);
+    return alg === "ES256" ? p256.sign(message, d, ES256_SIGN) : ed25519.sign(message, d);
   },
 
   sha256(data: Uint8Array): Uint8Array {

@@ -20,7 +20,7 @@
 //   not ArrayBuffer slices (a fresh Uint8Array over its own buffer, as TypedArray slice gives).
 
 import { fail } from "../errors";
-import { CborFloat, CborSimple, CborTag, type CborKey, type CborValue } from "./types";
+import { CborFloat, CborSimple, CborTag, DEFAULT_DECODE_LIMITS, type CborKey, type CborValue } from "./types";
 import { numberToHalf } from "./float16";
 
 const MAJOR_UNSIGNED = 0x00;
@@ -34,8 +34,13 @@ const TWO_POW_32 = 0x100000000;
 const MAX_UINT64 = (1n << 64n) - 1n;
 const MIN_NEGATIVE64 = -(1n << 64n);
 const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
-/** Nesting beyond this is refused rather than risking the (small) native stack of a device. */
-const MAX_ENCODE_DEPTH = 64;
+/**
+ * Nesting beyond this is refused rather than risking the small stack of a device: XS aborts the whole
+ * machine on a stack overflow (no exception to catch), and on XS 17 each level costs about 30 stack slots,
+ * so the earlier 64 levels overflowed even a 2048-slot stack on lin. Nothing deeper could be decoded
+ * by the receivers anyway (the default decode limit).
+ */
+const MAX_ENCODE_DEPTH = DEFAULT_DECODE_LIMITS.maxDepth;
 /** The largest head: an initial byte and an 8-byte argument. */
 const HEAD_ROOM = 9;
 const INITIAL_SIZE = 256;
@@ -93,7 +98,7 @@ export function encode(value: CborValue): Uint8Array {
   position = 0;
   try {
     writeItem(value, 0);
-    return new Uint8Array(buffer.buffer.slice(0, position));
+    return buffer.slice(0, position);
   } finally {
     // Give back a buffer that grew for one large item, so memory stays bounded between calls.
     if (buffer.length > MAX_KEPT_SIZE) setBuffer(new Uint8Array(INITIAL_SIZE));

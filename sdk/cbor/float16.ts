@@ -7,7 +7,8 @@ export function halfToNumber(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
   const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  // Zero by itself: XS 17 computes -1 * 0 as the integer 0 and loses the sign of -0.0 (found on lin).
+  if (exponent === 0) return mantissa === 0 ? (sign < 0 ? -0 : 0) : sign * mantissa * 2 ** -24;
   if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
   return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }

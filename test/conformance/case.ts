@@ -5,9 +5,9 @@
 import type { CryptoPort } from "../../sdk/ports/crypto";
 
 export interface ConformanceEnv {
-  /** The crypto port of the platform: node:crypto on Node, @noble inside XS. */
+  /** The crypto port of the platform: node:crypto on Node, @noble in xsnap, the Moddable port (+ noble Ed25519) on XS 17. */
   readonly crypto: CryptoPort;
-  readonly platform: "node" | "xs";
+  readonly platform: "node" | "xs" | "moddable";
 }
 
 export interface ConformanceCase {

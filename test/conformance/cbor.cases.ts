@@ -3,7 +3,7 @@
 import { decode, encode, CborFloat, CborTag, type CborValue } from "../../sdk/cbor/index";
 import { diagnostic } from "../../sdk/cbor/diagnostic";
 import { toHex } from "../../sdk/bytes";
-import appendixA from "../fixtures/cbor/appendix_a.json";
+import appendixA from "../fixtures/cbor/appendix_a.json" with { type: "json" };
 import type { ConformanceCase } from "./case";
 import { check, checkEqual, checkRefused } from "./check";
 import { hex } from "./vectors";
@@ -60,6 +60,13 @@ function sameAsJson(value: CborValue, json: unknown, entryHex: string): boolean 
 
 const entries = appendixA as AppendixEntry[];
 
+/**
+ * -0.0 is checked directly, not against the fixture's JSON: Moddable's build-time JSON modules (xsc) turn
+ * the fixture's -0.0 into 0 (checked on lin: JSON.parse keeps -0, the compiled module does not), so on
+ * XS 17 the expectation itself has lost the sign.
+ */
+const NEGATIVE_ZERO_HEX = "f98000";
+
 const appendixCases: ConformanceCase[] = entries.map((entry) => ({
   name: `cbor appendix A ${entry.hex}`,
   run() {
@@ -72,6 +79,11 @@ const appendixCases: ConformanceCase[] = entries.map((entry) => ({
       // Indefinite lengths and non-preferred float widths: well-formed, but not deterministic.
       const code = isFloatHex(entry.hex) ? "cbor-non-shortest" : "cbor-indefinite-length";
       checkRefused(() => decode(bytes), code, `strict decode of ${entry.hex}`);
+      return;
+    }
+    if (entry.hex === NEGATIVE_ZERO_HEX) {
+      check(Object.is(decode(bytes), -0), "f98000 decodes to -0");
+      checkEqual(toHex(encode(-0)), entry.hex, "-0 encodes as a half");
       return;
     }
     const value = decode(bytes, { keepFloats: true });
@@ -209,8 +221,8 @@ const otherCases: ConformanceCase[] = [
       for (const tag of [-1, 1.5, NaN, 2, 3, 2n ** 64n]) checkRefused(() => encode(new CborTag(tag, 0)), "cbor-not-encodable", `tag ${String(tag)}`);
       checkEqual(toHex(encode(new CborTag(5n, 0))), "c500", "small bigint tag in its shortest form");
       let deep: CborValue = 0;
-      for (let i = 0; i < 100; i++) deep = [deep];
-      checkRefused(() => encode(deep), "cbor-too-deep", "100 levels");
+      for (let i = 0; i < 17; i++) deep = [deep];
+      checkRefused(() => encode(deep), "cbor-too-deep", "17 levels (the decoders refuse them too)");
     },
   },
 ];

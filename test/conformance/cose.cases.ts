@@ -11,19 +11,19 @@ import type { ConformanceCase } from "./case";
 import { check, checkBytes, checkEqual, checkRefused } from "./check";
 import { hex, keyFromVector } from "./vectors";
 
-import pass01 from "../fixtures/cose/sign1-tests/sign-pass-01.json";
-import pass02 from "../fixtures/cose/sign1-tests/sign-pass-02.json";
-import pass03 from "../fixtures/cose/sign1-tests/sign-pass-03.json";
-import fail01 from "../fixtures/cose/sign1-tests/sign-fail-01.json";
-import fail02 from "../fixtures/cose/sign1-tests/sign-fail-02.json";
-import fail03 from "../fixtures/cose/sign1-tests/sign-fail-03.json";
-import fail04 from "../fixtures/cose/sign1-tests/sign-fail-04.json";
-import fail06 from "../fixtures/cose/sign1-tests/sign-fail-06.json";
-import fail07 from "../fixtures/cose/sign1-tests/sign-fail-07.json";
-import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
-import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
-import cwtA3 from "../fixtures/cose/CWT/A_3.json";
-import rfc8152C21 from "../fixtures/cose/RFC8152/Appendix_C_2_1.json";
+import pass01 from "../fixtures/cose/sign1-tests/sign-pass-01.json" with { type: "json" };
+import pass02 from "../fixtures/cose/sign1-tests/sign-pass-02.json" with { type: "json" };
+import pass03 from "../fixtures/cose/sign1-tests/sign-pass-03.json" with { type: "json" };
+import fail01 from "../fixtures/cose/sign1-tests/sign-fail-01.json" with { type: "json" };
+import fail02 from "../fixtures/cose/sign1-tests/sign-fail-02.json" with { type: "json" };
+import fail03 from "../fixtures/cose/sign1-tests/sign-fail-03.json" with { type: "json" };
+import fail04 from "../fixtures/cose/sign1-tests/sign-fail-04.json" with { type: "json" };
+import fail06 from "../fixtures/cose/sign1-tests/sign-fail-06.json" with { type: "json" };
+import fail07 from "../fixtures/cose/sign1-tests/sign-fail-07.json" with { type: "json" };
+import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json" with { type: "json" };
+import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
+import cwtA3 from "../fixtures/cose/CWT/A_3.json" with { type: "json" };
+import rfc8152C21 from "../fixtures/cose/RFC8152/Appendix_C_2_1.json" with { type: "json" };
 
 interface Vector {
   title: string;

@@ -16,9 +16,9 @@ import type { ClockPort } from "../../sdk/ports/clock";
 import type { ConformanceCase, ConformanceEnv } from "./case";
 import { check, checkEqual, checkRefused } from "./check";
 import { keyFromVector } from "./vectors";
-import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
-import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
-import cwtA3 from "../fixtures/cose/CWT/A_3.json";
+import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
+import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json" with { type: "json" };
+import cwtA3 from "../fixtures/cose/CWT/A_3.json" with { type: "json" };
 
 // Published test keys: the operator signs with Ed25519, the admin with ES256, the stranger is untrusted.
 const OPERATOR = keyFromVector(eddsa01.input.sign0.key, "operator");

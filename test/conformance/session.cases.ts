@@ -17,8 +17,8 @@ import type { ConformanceCase, ConformanceEnv } from "./case";
 import { check, checkBytes, checkEqual } from "./check";
 import { FakeClock, newSetpointState, registerSetpoint } from "./doors.cases";
 import { keyFromVector } from "./vectors";
-import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
-import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json";
+import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
+import eddsa01 from "../fixtures/cose/eddsa-examples/eddsa-sig-01.json" with { type: "json" };
 
 const OPERATOR = keyFromVector(eddsa01.input.sign0.key, "operator");
 const DEVICE_KEY: CoseKey = { ...keyFromVector(ecdsa01.input.sign0.key), kid: utf8("dev-1") };

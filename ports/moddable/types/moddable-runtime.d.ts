@@ -1,32 +1,61 @@
-// The few Moddable runtime modules the Moddable ports and the examples' device entries use, declared for THIS REPO'S type
-// check only (tsc -p tsconfig.json, which has no Moddable SDK). A Moddable build does not list this file:
-// mcconfig types these specifiers from $(MODDABLE)/typings (docs/moddable.md section 1), and "mc/config"
-// from the typing it generates per build. The shapes follow those typings, trimmed to what is used here.
+// The Moddable runtime modules the Moddable port and the examples' device entries use, declared for THIS
+// REPO'S type check only (tsc -p tsconfig.json and ports/moddable/tsconfig.json, which have no Moddable
+// SDK). A Moddable build does not list this file: mcconfig types these specifiers from $(MODDABLE)/typings
+// (docs/moddable.md section 1), "mc/config" and "mc/ffi" from the typings it generates per build. The
+// shapes follow those typings (Moddable SDK 8.2.3), trimmed to what is used here; code written against
+// them compiles in both.
+
+declare module "crypt" {
+  export class Digest {
+    constructor(type: "MD5" | "SHA1" | "SHA224" | "SHA256" | "SHA384" | "SHA512");
+    write(message: string | ArrayBuffer): void;
+    close(): ArrayBuffer;
+    reset(): void;
+    readonly blockSize: number;
+    readonly outputSize: number;
+  }
+}
 
 declare module "timer" {
-  const Timer: {
-    set(callback: (timer: object) => void, ms?: number, repeat?: number): object;
-    clear(timer: object | undefined): void;
-  };
-  export default Timer;
+  class Timer {
+    private constructor();
+    static set(callback: (timer: Timer) => void, interval?: number, repeat?: number): Timer;
+    static clear(timer: Timer | undefined | null): void;
+    private brand: boolean;
+  }
+  export { Timer as default };
 }
 
 declare module "time" {
   const Time: {
-    /** Milliseconds from an arbitrary origin (the device's boot). */
+    /** Milliseconds from an arbitrary origin: the device's boot on an ESP32, the Unix epoch on lin. */
     readonly ticks: number;
   };
-  export default Time;
+  export { Time as default };
 }
 
 declare module "preference" {
   const Preference: {
-    set(domain: string, key: string, value: boolean | number | string | ArrayBuffer): void;
-    get(domain: string, key: string): boolean | number | string | ArrayBuffer | undefined;
+    set(domain: string, key: string, value: string | boolean | number | ArrayBuffer): void;
+    get(domain: string, key: string): string | boolean | number | ArrayBuffer | undefined;
     delete(domain: string, key: string): void;
     keys(domain: string): string[];
   };
-  export default Preference;
+  export { Preference as default };
+}
+
+declare module "text/encoder" {
+  const TextEncoder: {
+    new (): { encode(input: string): Uint8Array; encodeInto(source: string, destination: Uint8Array): { read: number; written: number } };
+  };
+  export { TextEncoder as default };
+}
+
+declare module "text/decoder" {
+  const TextDecoder: {
+    new (label?: "utf-8", options?: { fatal?: boolean; ignoreBOM?: boolean }): { decode(input?: Uint8Array | ArrayBufferLike): string };
+  };
+  export { TextDecoder as default };
 }
 
 declare module "mc/config" {
