@@ -5,4 +5,3 @@
 export { moddableCrypto } from "../ports/moddable/crypto";
 export { moddableClock, moddableTimers, PreferenceStorage } from "../ports/moddable/platform";
 export { Ecma419MqttTransport, type NetworkMqtt } from "../ports/moddable/transport";
-export { Esp32ThermostatBoard, type AnalogClass, type DigitalClass, type Esp32ThermostatConfig } from "../boards/esp32/thermostat";

@@ -9,11 +9,11 @@
 export { Device, type DeviceOptions } from "../sdk/device";
 export { GatehouseError } from "../sdk/errors";
 export { defineDoor } from "../sdk/doors/schema";
-export { t } from "../sdk/doors/types";
+export { t, type Infer } from "../sdk/doors/types";
 export type { LocalDoor } from "../sdk/doors/runtime";
 export type { TimerHandle, TimerPort } from "../sdk/ports/timer";
 export type { ClockPort } from "../sdk/ports/clock";
-export type { StoragePort } from "../sdk/ports/storage";
+export { BoundedStorage, type StoragePort } from "../sdk/ports/storage";
 export type { CryptoPort } from "../sdk/ports/crypto";
 export type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../sdk/ports/transport";
 export { decodeKey, type CoseKey } from "../sdk/cose/key";

@@ -16,7 +16,9 @@ import { verifyPublication, type PublicationKind } from "../sdk/session/messages
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
-import { Simulator, type SimulatorOptions } from "../host/sim/simulator";
+import { thermostatApp, type SimulatorApp } from "../host/sim/apps";
+import type { ExampleName } from "../host/sim/examples";
+import { Simulator, type AppOf, type SimulatorOptions } from "../host/sim/simulator";
 import { startAedes, startMosquitto } from "./support/brokers";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -79,19 +81,19 @@ class Watcher {
 }
 
 /** Generated identities are known only once the simulator has built them: register their keys then. */
-async function simulate(watcher: Watcher, options: SimulatorOptions): Promise<Simulator> {
+async function simulate<const E extends ExampleName | SimulatorApp<any>>(watcher: Watcher, options: SimulatorOptions<E>): Promise<Simulator<AppOf<E>>> {
   const sim = await Simulator.start(options);
   for (const d of sim.devices) watcher.keys.set(d.id, d.publicKey);
   return sim;
 }
 
 // Fast enough for a test: a control step every 20 ms, a reading every 2 steps, the room 300x real time.
-const FAST = { thermostat: { tickMs: 20, readingEvery: 2 }, board: { timeScale: 300, noise: 0.01 } } as const;
+const FAST = { example: thermostatApp({ tickMs: 20, readingEvery: 2 }), world: { timeScale: 300, room: { noise: 0.01 } } };
 
 async function threeDevices(t: ExecutionContext, url: string, prefix: string): Promise<void> {
   const watcher = await Watcher.start(url);
   const started = performance.now();
-  const sim = await simulate(watcher, { brokerUrl: url, devices: 3, example: "thermostat", idPrefix: prefix, trust: new TrustList(), ...FAST });
+  const sim = await simulate(watcher, { brokerUrl: url, devices: 3, idPrefix: prefix, trust: new TrustList(), ...FAST });
   try {
     t.deepEqual(
       sim.devices.map((d) => d.id),
@@ -114,7 +116,7 @@ async function threeDevices(t: ExecutionContext, url: string, prefix: string): P
     // The control loop: the room starts below the 20 °C target, so the relay goes on; once the room is
     // above target + 0.5 it goes off again. Readings arrive as telemetry.
     await watcher.until("relay switching and telemetry", () =>
-      sim.devices.every((d) => d.board.switches >= 2 && watcher.of(d.id, "telemetry").length >= 3),
+      sim.devices.every((d) => d.provider.simulation.room.switches >= 2 && watcher.of(d.id, "telemetry").length >= 3),
     );
     for (const d of sim.devices) {
       const readings = watcher.of(d.id, "telemetry");
@@ -126,7 +128,7 @@ async function threeDevices(t: ExecutionContext, url: string, prefix: string): P
       const seqs = watcher.seen.filter((s) => s.device === d.id).map((s) => s.body.get("seq") as number);
       t.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "sequence numbers only increase");
       t.is(new Set(seqs).size, seqs.length, "and never repeat");
-      const temperature = d.board.roomTemperature();
+      const temperature = d.provider.simulation.room.celsius();
       t.true(temperature > 18 && temperature < 22.5, `${d.id} is held near its target: ${temperature.toFixed(2)} °C`);
     }
   } finally {
@@ -167,7 +169,7 @@ test("a device with a state folder keeps its sequence numbers increasing across 
   try {
     writeIdentity(identitiesDir, { id: "keeper", key: generateDeviceKey("keeper"), trust: new TrustList() });
     const watcher = await Watcher.start(broker.url);
-    const options: SimulatorOptions = { brokerUrl: broker.url, devices: 1, example: "thermostat", identitiesDir, stateDir, ...FAST };
+    const options = { brokerUrl: broker.url, devices: 1, identitiesDir, stateDir, ...FAST };
 
     const first = await simulate(watcher, options);
     t.true(first.devices[0].provisioned, "the provisioned identity is used");
