@@ -10,6 +10,7 @@ import type { StoragePort } from "../../sdk/ports/storage";
 import type { TimerPort } from "../../sdk/ports/timer";
 import type { SimulatedProvider } from "../../boards/simulated/provider";
 import { installThermostat, type Thermostat, type ThermostatOptions } from "../../examples/thermostat/app";
+import { installSmartLock, SMART_LOCK_DEVICE_OPTIONS, type SmartLock, type SmartLockOptions } from "../../examples/smart-lock/app";
 import type { ExampleApps, ExampleName } from "./examples";
 
 /** Everything a device in the simulator offers its app. */
@@ -50,7 +51,18 @@ export function thermostatApp(options: Tuning<ThermostatOptions> = {}): Simulato
   };
 }
 
+export function smartLockApp(options: Tuning<SmartLockOptions> = {}): SimulatorApp<SmartLock> {
+  return {
+    name: "smart-lock",
+    firmware: "smart-lock-sim 0.1.0",
+    deviceOptions: SMART_LOCK_DEVICE_OPTIONS,
+    install: (c) =>
+      installSmartLock({ ...options, device: c.device, provider: c.provider, clock: c.clock, timers: c.timers, crypto: c.crypto, storage: c.storage, onError: (e) => c.onError(e) }),
+  };
+}
+
 /** Each example with its default options, by name. */
 export const EXAMPLE_APPS: { readonly [N in ExampleName]: () => SimulatorApp<ExampleApps[N]> } = {
   thermostat: () => thermostatApp(),
+  "smart-lock": () => smartLockApp(),
 };

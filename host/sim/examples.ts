@@ -3,9 +3,11 @@
 // factories themselves are in apps.ts.
 
 import type { Thermostat } from "../../examples/thermostat/app";
+import type { SmartLock } from "../../examples/smart-lock/app";
 
 export const EXAMPLES = {
   thermostat: "heater thermostat: temperature, relay and setpoint doors, a control loop",
+  "smart-lock": "door lock: access codes kept as hashes, a lockout, admin-only code rotation",
 } as const;
 
 export type ExampleName = keyof typeof EXAMPLES;
@@ -15,6 +17,7 @@ export const EXAMPLE_NAMES = Object.keys(EXAMPLES) as ExampleName[];
 /** What each example's install returns, by name. */
 export interface ExampleApps {
   thermostat: Thermostat;
+  "smart-lock": SmartLock;
 }
 
 export function isExampleName(name: string): name is ExampleName {
