@@ -11,6 +11,7 @@ import type { TimerPort } from "../../sdk/ports/timer";
 import type { SimulatedProvider } from "../../boards/simulated/provider";
 import { installThermostat, type Thermostat, type ThermostatOptions } from "../../examples/thermostat/app";
 import { installSmartLock, SMART_LOCK_DEVICE_OPTIONS, type SmartLock, type SmartLockOptions } from "../../examples/smart-lock/app";
+import { installSensorNode, type SensorNode, type SensorNodeOptions } from "../../examples/sensor-node/app";
 import type { ExampleApps, ExampleName } from "./examples";
 
 /** Everything a device in the simulator offers its app. */
@@ -61,8 +62,17 @@ export function smartLockApp(options: Tuning<SmartLockOptions> = {}): SimulatorA
   };
 }
 
+export function sensorNodeApp(options: Tuning<SensorNodeOptions> = {}): SimulatorApp<SensorNode> {
+  return {
+    name: "sensor-node",
+    firmware: "sensor-node-sim 0.1.0",
+    install: (c) => installSensorNode({ ...options, device: c.device, provider: c.provider, clock: c.clock, timers: c.timers, onError: (e) => c.onError(e) }),
+  };
+}
+
 /** Each example with its default options, by name. */
 export const EXAMPLE_APPS: { readonly [N in ExampleName]: () => SimulatorApp<ExampleApps[N]> } = {
   thermostat: () => thermostatApp(),
   "smart-lock": () => smartLockApp(),
+  "sensor-node": () => sensorNodeApp(),
 };

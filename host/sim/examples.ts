@@ -4,10 +4,12 @@
 
 import type { Thermostat } from "../../examples/thermostat/app";
 import type { SmartLock } from "../../examples/smart-lock/app";
+import type { SensorNode } from "../../examples/sensor-node/app";
 
 export const EXAMPLES = {
   thermostat: "heater thermostat: temperature, relay and setpoint doors, a control loop",
   "smart-lock": "door lock: access codes kept as hashes, a lockout, admin-only code rotation",
+  "sensor-node": "read-only telemetry: temperature and light readings in signed batches",
 } as const;
 
 export type ExampleName = keyof typeof EXAMPLES;
@@ -18,6 +20,7 @@ export const EXAMPLE_NAMES = Object.keys(EXAMPLES) as ExampleName[];
 export interface ExampleApps {
   thermostat: Thermostat;
   "smart-lock": SmartLock;
+  "sensor-node": SensorNode;
 }
 
 export function isExampleName(name: string): name is ExampleName {
