@@ -4,81 +4,23 @@
 // emits telemetry; the CLI command starts and stops cleanly; and a device with a state folder keeps its
 // sequence numbers increasing across a restart.
 import test, { type ExecutionContext } from "ava";
-import { connectAsync, type MqttClient } from "mqtt";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CborMap } from "../sdk/cbor/types";
-import type { CoseKey } from "../sdk/cose/key";
-import { verifyPublication, type PublicationKind } from "../sdk/session/messages";
 import { TrustList } from "../sdk/trust";
-import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { thermostatApp, type SimulatorApp } from "../host/sim/apps";
 import type { ExampleName } from "../host/sim/examples";
 import { Simulator, type AppOf, type SimulatorOptions } from "../host/sim/simulator";
 import { startAedes, startMosquitto } from "./support/brokers";
+import { Watcher } from "./support/watcher";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
-const KINDS: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-interface Seen {
-  device: string;
-  kind: PublicationKind;
-  body: CborMap;
-}
-
-/** An MQTT.js client that verifies every device publication it sees with the key registered for it. */
-class Watcher {
-  readonly seen: Seen[] = [];
-  readonly failures: string[] = [];
-  readonly keys = new Map<string, CoseKey>();
-  private constructor(readonly client: MqttClient) {}
-
-  static async start(url: string): Promise<Watcher> {
-    const client = await connectAsync(url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
-    const watcher = new Watcher(client);
-    client.on("message", (topic, payload) => watcher.message(topic, new Uint8Array(payload)));
-    await client.subscribeAsync("gh/#", { qos: 1 });
-    return watcher;
-  }
-
-  private message(topic: string, payload: Uint8Array): void {
-    const [, device, suffix] = topic.split("/");
-    const kind = KINDS[suffix];
-    if (!kind) return; // commands
-    const key = this.keys.get(device);
-    if (!key) {
-      this.failures.push(`${topic}: no key`);
-      return;
-    }
-    try {
-      this.seen.push({ device, kind, body: verifyPublication(nodeCrypto, payload, key, kind, device) });
-    } catch (e) {
-      this.failures.push(`${topic}: ${(e as Error).message}`);
-    }
-  }
-
-  of(device: string, kind: PublicationKind): CborMap[] {
-    return this.seen.filter((s) => s.device === device && s.kind === kind).map((s) => s.body);
-  }
-
-  async until(what: string, ready: () => boolean, ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!ready()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  }
-
-  stop(): Promise<void> {
-    return this.client.endAsync();
-  }
-}
 
 /** Generated identities are known only once the simulator has built them: register their keys then. */
 async function simulate<const E extends ExampleName | SimulatorApp<any>>(watcher: Watcher, options: SimulatorOptions<E>): Promise<Simulator<AppOf<E>>> {
