@@ -173,6 +173,17 @@ test("stored codes that do not parse are reported and the lock then holds none (
   t.like(bench.command("operator", "lock", "invoke.unlock", new Map([["code", "2468"]])), { ok: false, code: "no-codes" });
 });
 
+test("stored lockout counters that do not parse are reported and read as a running lockout, never as a reset", (t) => {
+  const storage = new MemoryStorage();
+  storage.write("lock.guard", Uint8Array.of(0, 0, 7, 7));
+  const { bench, errors } = lockBench({ appStorage: storage });
+  t.is((errors[0] as GatehouseError).code, "guard-corrupt");
+  bench.command("admin", "lock", "invoke.rotateCodes", new Map([["codes", ["2468"]]]));
+  t.like(bench.command("operator", "lock", "invoke.unlock", new Map([["code", "2468"]])), { ok: false, code: "locked-out" });
+  bench.advance(MINUTE);
+  t.like(bench.command("operator", "lock", "invoke.unlock", new Map([["code", "2468"]])), { ok: true });
+});
+
 test("options out of bounds are refused with invalid-options", (t) => {
   for (const options of [{ maxAttempts: 0 }, { maxAttempts: 21 }, { lockoutMs: 500 }, { lockoutMs: 2 * MINUTE, maxLockoutMs: MINUTE }, { maxLockoutMs: 2 * 86_400_000 }, { pollMs: 1 }, { relockAfterMs: -1 }]) {
     const error = t.throws(() => lockBench(options), { instanceOf: GatehouseError });

@@ -9,7 +9,8 @@
 // The counters survive a reboot (storage key "lock.guard": [wrong codes, level, locked out]): pulling the
 // power must not reset the count, and a lock that reboots during a lockout starts that lockout over, in
 // full (the monotonic clock restarts with the device, so the time already served is unknown; erring long
-// is the safe side). Writes happen only on a wrong code, a lockout and a right code after wrong ones, so a
+// is the safe side). A stored value that does not parse is reported and read as a running first-level
+// lockout: fail-secure, never a silent reset of the count. Writes happen only on a wrong code, a lockout and a right code after wrong ones, so a
 // guesser cannot wear the flash out faster than the lockout lets them guess.
 
 import { GatehouseError, type ClockPort, type StoragePort } from "../sdk";
@@ -17,6 +18,7 @@ import { MAX_LOCKOUT_SECONDS } from "./doors";
 
 const KEY = "lock.guard";
 const MAX_LEVEL = 64;
+const MAX_ATTEMPTS = 20;
 
 export interface LockoutOptions {
   clock: ClockPort;
@@ -27,6 +29,8 @@ export interface LockoutOptions {
   lockoutMs?: number;
   /** The longest lockout, ms (default 15 min; at most a day). */
   maxLockoutMs?: number;
+  /** Told when the stored counters could not be read (a lockout then runs). */
+  onError?(error: unknown): void;
 }
 
 /** What a wrong code led to. */
@@ -49,16 +53,22 @@ export class Lockout {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.lockoutMs = options.lockoutMs ?? 60_000;
     this.maxLockoutMs = options.maxLockoutMs ?? 15 * 60_000;
-    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1 || this.maxAttempts > 20) throw new GatehouseError("invalid-options", "maxAttempts must be an integer from 1 to 20");
+    if (!Number.isInteger(this.maxAttempts) || this.maxAttempts < 1 || this.maxAttempts > MAX_ATTEMPTS) throw new GatehouseError("invalid-options", `maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS}`);
     if (!(this.lockoutMs >= 1000 && this.lockoutMs <= this.maxLockoutMs && this.maxLockoutMs <= MAX_LOCKOUT_SECONDS * 1000)) {
       throw new GatehouseError("invalid-options", `lockouts must satisfy 1 s <= lockoutMs <= maxLockoutMs <= ${MAX_LOCKOUT_SECONDS} s`);
     }
     const saved = this.storage.read(KEY);
-    if (saved !== undefined && saved.length === 3) {
-      this.failures = Math.min(saved[0], this.maxAttempts);
-      this.level = Math.min(saved[1], MAX_LEVEL);
-      if (saved[2] === 1 && this.level > 0) this.until = this.clock.monotonic() + this.duration(this.level);
+    if (saved === undefined) return;
+    if (saved.length !== 3 || saved[0] > MAX_ATTEMPTS || saved[1] > MAX_LEVEL || saved[2] > 1 || (saved[2] === 1 && saved[1] === 0)) {
+      this.level = 1;
+      this.until = this.clock.monotonic() + this.duration(1);
+      this.save();
+      options.onError?.(new GatehouseError("guard-corrupt", `the stored lockout counters (${saved.length} bytes) do not parse: unlocking is locked out for ${Math.ceil(this.duration(1) / 1000)} s`));
+      return;
     }
+    this.failures = Math.min(saved[0], this.maxAttempts - 1);
+    this.level = saved[1];
+    if (saved[2] === 1) this.until = this.clock.monotonic() + this.duration(this.level);
   }
 
   /** Milliseconds the current lockout still runs (0: none). */
