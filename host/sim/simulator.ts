@@ -4,13 +4,13 @@
 // physical world behind them), NodeMqttTransport to the broker, nodeClock, nodeTimers, nodeCrypto.
 //
 //   const sim = await Simulator.start({ brokerUrl, devices: 3, example: "thermostat", identitiesDir });
-//   const sim = await Simulator.start({ brokerUrl, devices: 1, example: sensorNodeApp({ batchSize: 4 }) });
-//
-// `example` is an example's name (host/sim/examples.ts) or a SimulatorApp (host/sim/apps.ts): an app
-// factory. The simulator knows no example itself.
 //   await sim.waitOnline();
 //   ...
 //   await sim.stop();
+//
+// `example` is an example's name (host/sim/examples.ts) or a SimulatorApp (host/sim/apps.ts), an app
+// factory: `example: sensorNodeApp({ batchSize: 4 })`. Names resolve through that registry; the
+// simulator's own code knows no example.
 //
 // Identities: with `identitiesDir`, the provisioned identities found there are used (sorted by id);
 // devices beyond those get ephemeral ones, trusting `trust` (default: the trust list of the first
