@@ -19,5 +19,5 @@ export type { SessionState } from "./session/session";
 export type { CryptoPort } from "./ports/crypto";
 export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";
-export { MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
+export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
 export type { MqttConnectOptions, MqttWill, QoS, TransportHandlers, TransportPort } from "./ports/transport";

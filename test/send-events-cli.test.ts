@@ -14,6 +14,7 @@ import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { Simulator } from "../host/sim/simulator";
+import type { Thermostat } from "../examples/thermostat/app";
 import { startMosquitto, type MosquittoBroker } from "./support/brokers";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -89,7 +90,7 @@ async function gatehouse(t: ExecutionContext, ...args: string[]): Promise<{ code
 let broker: MosquittoBroker;
 let server: Running;
 let serverUrl = "";
-let sim: Simulator;
+let sim: Simulator<Thermostat>;
 
 test.before(async () => {
   broker = await startMosquitto();
@@ -126,7 +127,7 @@ test.serial("send --broker: verified results, refusals exit 1 with the code", as
   t.is(refused.stderr, "");
   t.is(unverified.code, 0, unverified.stderr);
   t.regex(unverified.stdout, /^✓ thermo-1 setpoint read\.limits → \{"max":30,"min":10\} {2}\(UNVERIFIED: no device key given; .+\)\n$/);
-  t.is(sim.devices[0].thermostat.doors.setpoint.read("target"), 21.5);
+  t.is(sim.devices[0].app.doors.setpoint.read("target"), 21.5);
 
   // The server printed the refusal as it recorded it.
   await server.waitFor(/⚠ device event not-allowed thermo-1 setpoint write\.limits by [0-9a-f]+/);

@@ -4,94 +4,38 @@
 // emits telemetry; the CLI command starts and stops cleanly; and a device with a state folder keeps its
 // sequence numbers increasing across a restart.
 import test, { type ExecutionContext } from "ava";
-import { connectAsync, type MqttClient } from "mqtt";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CborMap } from "../sdk/cbor/types";
-import type { CoseKey } from "../sdk/cose/key";
-import { verifyPublication, type PublicationKind } from "../sdk/session/messages";
 import { TrustList } from "../sdk/trust";
-import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
-import { Simulator, type SimulatorOptions } from "../host/sim/simulator";
+import { thermostatApp, type SimulatorApp } from "../host/sim/apps";
+import type { ExampleName } from "../host/sim/examples";
+import { Simulator, type AppOf, type SimulatorOptions } from "../host/sim/simulator";
 import { startAedes, startMosquitto } from "./support/brokers";
+import { Watcher } from "./support/watcher";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
-const KINDS: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
-interface Seen {
-  device: string;
-  kind: PublicationKind;
-  body: CborMap;
-}
-
-/** An MQTT.js client that verifies every device publication it sees with the key registered for it. */
-class Watcher {
-  readonly seen: Seen[] = [];
-  readonly failures: string[] = [];
-  readonly keys = new Map<string, CoseKey>();
-  private constructor(readonly client: MqttClient) {}
-
-  static async start(url: string): Promise<Watcher> {
-    const client = await connectAsync(url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
-    const watcher = new Watcher(client);
-    client.on("message", (topic, payload) => watcher.message(topic, new Uint8Array(payload)));
-    await client.subscribeAsync("gh/#", { qos: 1 });
-    return watcher;
-  }
-
-  private message(topic: string, payload: Uint8Array): void {
-    const [, device, suffix] = topic.split("/");
-    const kind = KINDS[suffix];
-    if (!kind) return; // commands
-    const key = this.keys.get(device);
-    if (!key) {
-      this.failures.push(`${topic}: no key`);
-      return;
-    }
-    try {
-      this.seen.push({ device, kind, body: verifyPublication(nodeCrypto, payload, key, kind, device) });
-    } catch (e) {
-      this.failures.push(`${topic}: ${(e as Error).message}`);
-    }
-  }
-
-  of(device: string, kind: PublicationKind): CborMap[] {
-    return this.seen.filter((s) => s.device === device && s.kind === kind).map((s) => s.body);
-  }
-
-  async until(what: string, ready: () => boolean, ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!ready()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  }
-
-  stop(): Promise<void> {
-    return this.client.endAsync();
-  }
-}
-
 /** Generated identities are known only once the simulator has built them: register their keys then. */
-async function simulate(watcher: Watcher, options: SimulatorOptions): Promise<Simulator> {
+async function simulate<const E extends ExampleName | SimulatorApp<any>>(watcher: Watcher, options: SimulatorOptions<E>): Promise<Simulator<AppOf<E>>> {
   const sim = await Simulator.start(options);
   for (const d of sim.devices) watcher.keys.set(d.id, d.publicKey);
   return sim;
 }
 
 // Fast enough for a test: a control step every 20 ms, a reading every 2 steps, the room 300x real time.
-const FAST = { thermostat: { tickMs: 20, readingEvery: 2 }, board: { timeScale: 300, noise: 0.01 } } as const;
+const FAST = { example: thermostatApp({ tickMs: 20, readingEvery: 2 }), world: { timeScale: 300, room: { noise: 0.01 } } };
 
 async function threeDevices(t: ExecutionContext, url: string, prefix: string): Promise<void> {
   const watcher = await Watcher.start(url);
   const started = performance.now();
-  const sim = await simulate(watcher, { brokerUrl: url, devices: 3, example: "thermostat", idPrefix: prefix, trust: new TrustList(), ...FAST });
+  const sim = await simulate(watcher, { brokerUrl: url, devices: 3, idPrefix: prefix, trust: new TrustList(), ...FAST });
   try {
     t.deepEqual(
       sim.devices.map((d) => d.id),
@@ -114,7 +58,7 @@ async function threeDevices(t: ExecutionContext, url: string, prefix: string): P
     // The control loop: the room starts below the 20 °C target, so the relay goes on; once the room is
     // above target + 0.5 it goes off again. Readings arrive as telemetry.
     await watcher.until("relay switching and telemetry", () =>
-      sim.devices.every((d) => d.board.switches >= 2 && watcher.of(d.id, "telemetry").length >= 3),
+      sim.devices.every((d) => d.provider.simulation.room.switches >= 2 && watcher.of(d.id, "telemetry").length >= 3),
     );
     for (const d of sim.devices) {
       const readings = watcher.of(d.id, "telemetry");
@@ -126,7 +70,7 @@ async function threeDevices(t: ExecutionContext, url: string, prefix: string): P
       const seqs = watcher.seen.filter((s) => s.device === d.id).map((s) => s.body.get("seq") as number);
       t.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "sequence numbers only increase");
       t.is(new Set(seqs).size, seqs.length, "and never repeat");
-      const temperature = d.board.roomTemperature();
+      const temperature = d.provider.simulation.room.celsius();
       t.true(temperature > 18 && temperature < 22.5, `${d.id} is held near its target: ${temperature.toFixed(2)} °C`);
     }
   } finally {
@@ -167,7 +111,7 @@ test("a device with a state folder keeps its sequence numbers increasing across 
   try {
     writeIdentity(identitiesDir, { id: "keeper", key: generateDeviceKey("keeper"), trust: new TrustList() });
     const watcher = await Watcher.start(broker.url);
-    const options: SimulatorOptions = { brokerUrl: broker.url, devices: 1, example: "thermostat", identitiesDir, stateDir, ...FAST };
+    const options = { brokerUrl: broker.url, devices: 1, identitiesDir, stateDir, ...FAST };
 
     const first = await simulate(watcher, options);
     t.true(first.devices[0].provisioned, "the provisioned identity is used");

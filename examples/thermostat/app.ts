@@ -1,5 +1,8 @@
 // The thermostat application: registers its three doors on a Device and runs the control loop.
-// Device code (runs on XS): hardware only through the ThermostatBoard, time only through the TimerPort.
+// Device code (runs on XS): hardware only through the board it is given (board.ts opens the heater relay
+// and the thermometer on the board's named pins), time only through the TimerPort.
+//
+//   const thermostat = installThermostat({ device, provider: board, timers });
 //
 // Control: every tick (1 s) the loop reads the temperature, switches the relay on below
 // target - hysteresis and off above target + hysteresis (a dead band, so the relay does not chatter;
@@ -9,7 +12,8 @@
 // switches the heater off: a thermostat that cannot measure must not heat.
 
 import { GatehouseError, type Device, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import type { ThermostatBoard } from "./board";
+import type { BoardProvider } from "../drivers";
+import { openThermostatHardware, type HeaterSettings, type ThermostatHardware, type ThermometerSettings } from "./board";
 import { relayDoor, SENSOR_RANGE, setpointDoor, TARGET_RANGE, temperatureDoor } from "./doors";
 
 export interface Limits {
@@ -18,6 +22,14 @@ export interface Limits {
 }
 
 export interface ThermostatOptions {
+  device: Device;
+  /** The board: its `heater` and `temperature` pins are used. */
+  provider: BoardProvider;
+  timers: TimerPort;
+  /** Sensor kind and calibration (default: a TMP36 on Moddable's ESP32 ADC scale, see boards/drivers). */
+  thermometer?: ThermometerSettings;
+  /** How the heater relay is driven (default: on at a high level). */
+  heater?: HeaterSettings;
   /** Control loop period in ms (default 1000). */
   tickMs?: number;
   /** Emit a `reading` every this many ticks (default 5, i.e. every 5 s); the first tick emits one. */
@@ -40,6 +52,8 @@ export interface Thermostat {
   stop(): void;
   /** One control step, as the timer runs it. */
   tick(): void;
+  /** The relay and thermometer the app drives (for the simulator's log and tests). */
+  readonly hardware: ThermostatHardware;
   readonly doors: {
     readonly temperature: LocalDoor<typeof temperatureDoor>;
     readonly relay: LocalDoor<typeof relayDoor>;
@@ -56,7 +70,8 @@ function checkLimits(limits: Limits): void {
   if (limits.min > limits.max) throw new GatehouseError("invalid-limits", `limits min ${limits.min} is above max ${limits.max}`);
 }
 
-export function installThermostat(device: Device, board: ThermostatBoard, timers: TimerPort, options: ThermostatOptions = {}): Thermostat {
+export function installThermostat(options: ThermostatOptions): Thermostat {
+  const { device, timers } = options;
   const tickMs = options.tickMs ?? 1000;
   const readingEvery = Math.max(1, Math.floor(options.readingEvery ?? 5));
   const hysteresis = options.hysteresis ?? 0.5;
@@ -64,6 +79,8 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
   checkLimits(limits);
   if (limits.min < TARGET_RANGE.min || limits.max > TARGET_RANGE.max) throw new GatehouseError("invalid-limits", `limits must lie within ${TARGET_RANGE.min}..${TARGET_RANGE.max}`);
   let target = Math.min(limits.max, Math.max(limits.min, options.target ?? 20));
+  const hardware = openThermostatHardware(options);
+  const { heater, thermometer } = hardware;
   /** The latest good reading; undefined before the first one and after a sensor fault. */
   let celsius: number | undefined;
   let ticks = 0;
@@ -71,7 +88,7 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
   let stopped = false;
 
   function measure(): number {
-    const value = round(board.readTemperature());
+    const value = round(thermometer.read());
     if (!(value >= SENSOR_RANGE.min && value <= SENSOR_RANGE.max)) throw new GatehouseError("sensor-fault", `sensor reports ${value} °C`);
     return value;
   }
@@ -83,8 +100,8 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
   });
 
   const relay = device.register(relayDoor, {
-    read: { on: () => board.relay() },
-    write: { on: (on) => board.setRelay(on) },
+    read: { on: () => heater.on },
+    write: { on: (on) => heater.set(on) },
     invoke: {},
   });
 
@@ -116,7 +133,7 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
   /** Switches the relay (through its door, like anyone else) when the reading leaves the dead band. */
   function control(): void {
     if (celsius === undefined) return;
-    const on = board.relay();
+    const on = heater.on;
     if (!on && celsius < target - hysteresis) relay.write("on", true);
     else if (on && celsius > target + hysteresis) relay.write("on", false);
   }
@@ -127,7 +144,7 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
       value = measure();
     } catch (e) {
       celsius = undefined;
-      if (board.relay()) relay.write("on", false);
+      if (heater.on) relay.write("on", false);
       options.onError?.(e);
       return;
     }
@@ -159,6 +176,7 @@ export function installThermostat(device: Device, board: ThermostatBoard, timers
       timer = undefined;
     },
     tick,
+    hardware,
     doors: { temperature, relay, setpoint },
   };
 }

@@ -1,6 +1,7 @@
 // The thermostat on an ESP32 with Moddable: the device entry. It wires the real ports (NVS storage,
-// Moddable's timers and clock, native ECDSA, the ECMA-419 MQTT client, ECMA-419 Digital/Analog IO) to
-// the same Device class and the same app the simulator runs on Node.
+// Moddable's timers and clock, native ECDSA, the ECMA-419 MQTT client) and the board the build selected
+// ("gatehouse/boards/board", boards/manifest.json) to the same Device class and the same app the simulator
+// runs on Node.
 //
 // Not run on an ESP32 yet (no device here); the ports it uses are tested on Moddable's lin simulator by
 // `npm run test:device`. Build it with examples/thermostat/manifest.json (see README.md there).
@@ -8,21 +9,22 @@
 // Configuration (mc/config: the manifest's "config" block, or key=value on the mcconfig command line):
 //   ssid, password          Wi-Fi (Moddable's setup/network connects before this module runs)
 //   broker, brokerport      the MQTT broker (host name or address; port default 1883)
-//   relaypin, sensorpin     GPIO numbers; sensor "tmp36" or "ntc"; relayactivelow "true" for low-level modules
+//   sensor                  "tmp36" (default) or "ntc"; relayactivelow "true" for low-level relay modules
+//                           (the pins are the board's: boards/README.md)
 //   devicekey, trust        the identity from `gatehouse provision`, as hex (xxd -p -c0 device.key), needed
 //                           on the first boot only: they are then kept in NVS (domain "gh-identity") and
 //                           later firmware may be built without them.
 
+/// <reference path="../../boards/board.d.ts" />
 import config from "mc/config";
 import { decodeKey, decodeTrust, Device, fromHex } from "gatehouse/sdk";
 import { Ecma419MqttTransport, moddableClock, moddableCrypto, moddableTimers, nvs, PreferenceStorage, type NetworkMqtt } from "gatehouse/ports/moddable";
-import { Esp32ThermostatBoard, type AnalogClass, type DigitalClass } from "../../boards/esp32/thermostat";
+import board from "gatehouse/boards/board";
 import { installThermostat } from "./app";
 
 // The host provider Moddable installs as a global (modules/io/system), extended with `network.mqtt` by
-// the MQTT client's preloaded config. Declared here, for this module only, with the parts used.
+// the MQTT client's preloaded config. Declared here, for this module only, with the part used.
 declare const device: {
-  readonly io: { readonly Digital: DigitalClass; readonly Analog: AnalogClass };
   readonly network: { readonly mqtt: NetworkMqtt };
 };
 
@@ -70,15 +72,12 @@ const thermostatDevice = new Device({
   onStateChange: (state, detail) => trace(`gatehouse: ${state} (${detail})\n`),
 });
 
-const board = new Esp32ThermostatBoard({
-  io: device.io,
-  relayPin: Number(text("relaypin")),
-  sensorPin: Number(text("sensorpin")),
-  sensor: text("sensor", "tmp36") === "ntc" ? "ntc" : "tmp36",
-  relayActiveLow: text("relayactivelow", "false") === "true",
-});
-
-installThermostat(thermostatDevice, board, moddableTimers, {
+installThermostat({
+  device: thermostatDevice,
+  provider: board,
+  timers: moddableTimers,
+  thermometer: { sensor: { kind: text("sensor", "tmp36") === "ntc" ? "ntc" : "tmp36" } },
+  heater: { activeLow: text("relayactivelow", "false") === "true" },
   onError: (e) => trace(`thermostat: ${(e as Error)?.message ?? e}\n`),
 });
 thermostatDevice.start();

@@ -1,20 +1,26 @@
 // The device simulator: N Gatehouse devices in one Node process, each running the SAME device code as
-// the ESP32 (sdk/device.ts and the example app) over the Node ports: its own identity and key, its own
-// state, a simulated board, NodeMqttTransport to the broker, nodeClock, nodeTimers, nodeCrypto.
+// the ESP32 (sdk/device.ts and an example app) over the Node ports: its own identity and key, its own
+// state, its own simulated board (boards/simulated: the provider the app opens its pins on, and the
+// physical world behind them), NodeMqttTransport to the broker, nodeClock, nodeTimers, nodeCrypto.
 //
 //   const sim = await Simulator.start({ brokerUrl, devices: 3, example: "thermostat", identitiesDir });
 //   await sim.waitOnline();
 //   ...
 //   await sim.stop();
 //
+// `example` is an example's name (host/sim/examples.ts) or a SimulatorApp (host/sim/apps.ts), an app
+// factory: `example: sensorNodeApp({ batchSize: 4 })`. Names resolve through that registry; the
+// simulator's own code knows no example.
+//
 // Identities: with `identitiesDir`, the provisioned identities found there are used (sorted by id);
 // devices beyond those get ephemeral ones, trusting `trust` (default: the trust list of the first
 // provisioned identity). With `stateDir`, each device keeps its state (publication sequence ceiling,
-// replay windows) in a FileStorage under stateDir/<id>/, so numbers keep increasing across restarts;
-// without it, state lives in memory and dies with the process.
+// replay windows) in a FileStorage under stateDir/<id>/, and its app's state (the smart lock's code
+// hashes, say) under stateDir/<id>/app/, so both survive restarts; without it, state lives in memory and
+// dies with the process.
 //
 // Memory: the per-device cost is the Device (session, runtime, doors, a bounded offline queue), the
-// board model and one TCP socket; keys and trust lists are shared where they can be. Connects are
+// simulated board and one TCP socket; keys and trust lists are shared where they can be. Connects are
 // staggered (`staggerMs` apart, default 5 ms above 20 devices) so a thousand devices do not hit the
 // broker in the same millisecond.
 
@@ -29,25 +35,27 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../../ports/node/platform";
 import { FileStorage, MemoryStorage } from "../../ports/node/storage";
 import { NodeMqttTransport } from "../../ports/node/transport";
-import { installThermostat, type Thermostat, type ThermostatOptions } from "../../examples/thermostat/app";
-import { SimulatedThermostatBoard, type SimulatedThermostatOptions } from "../../boards/simulated/thermostat";
+import { createSimulatedProvider, type SimulatedProvider, type SimulatedProviderOptions } from "../../boards/simulated/provider";
 import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity";
+import { EXAMPLE_APPS, type InstalledApp, type SimulatorApp } from "./apps";
+import { EXAMPLE_NAMES, isExampleName, type ExampleApps, type ExampleName } from "./examples";
 
-export const EXAMPLES = ["thermostat"] as const;
-export type ExampleName = (typeof EXAMPLES)[number];
+/** The app type an `example` option installs. */
+export type AppOf<E> = E extends ExampleName ? ExampleApps[E] : E extends SimulatorApp<infer A> ? A : InstalledApp;
 
-export interface SimulatorOptions {
+export interface SimulatorOptions<E extends ExampleName | SimulatorApp<any> = ExampleName | SimulatorApp> {
   brokerUrl: string;
   /** How many devices (1 to 10,000). */
   devices: number;
-  example: ExampleName;
+  /** The app every device runs: an example's name, or an app factory (host/sim/apps.ts). */
+  example: E;
   /** Use the provisioned identities found here (DIR/<id>/device.key, trust.cbor). */
   identitiesDir?: string;
   /** The operators generated identities trust. */
   trust?: TrustList;
   /** Keep each device's state in stateDir/<id>/ (survives restarts). */
   stateDir?: string;
-  /** Reported in the birth (default "thermostat-sim 0.1.0"). */
+  /** Reported in the birth (default: the app's, e.g. "thermostat-sim 0.1.0"). */
   firmware?: string;
   /** Progress and trouble, one line each. */
   log?: (line: string) => void;
@@ -55,24 +63,24 @@ export interface SimulatorOptions {
   idPrefix?: string;
   /** Milliseconds between device connects (default 0 up to 20 devices, 5 above). */
   staggerMs?: number;
-  /** Passed to the example app (e.g. a faster control loop in tests). */
-  thermostat?: ThermostatOptions;
-  /** Passed to each simulated board (e.g. timeScale in tests). */
-  board?: Omit<SimulatedThermostatOptions, "clock">;
+  /** Passed to each simulated board's world (e.g. timeScale in tests); the seed is each device's own. */
+  world?: Omit<SimulatedProviderOptions, "clock" | "seed">;
   /** Seconds (default 30). */
   keepAlive?: number;
   /** First reconnect delay bound in ms (default 500). */
   backoffInitialMs?: number;
   /** Told of every session state change of every device. */
-  onStateChange?(device: SimulatedDevice, state: SessionState, detail: string): void;
+  onStateChange?(device: SimulatedDevice<AppOf<E>>, state: SessionState, detail: string): void;
 }
 
-export interface SimulatedDevice {
+export interface SimulatedDevice<A = InstalledApp> {
   readonly id: string;
   readonly device: Device;
   readonly publicKey: CoseKey;
-  readonly board: SimulatedThermostatBoard;
-  readonly thermostat: Thermostat;
+  /** The board the app runs on; `provider.simulation` is the world behind its pins. */
+  readonly provider: SimulatedProvider;
+  /** What the app's install returned. */
+  readonly app: A;
   /** Whether the identity came from identitiesDir (false: generated for this run). */
   readonly provisioned: boolean;
 }
@@ -86,26 +94,34 @@ function seedOf(id: string): number {
   return h >>> 0;
 }
 
-export class Simulator {
-  readonly devices: SimulatedDevice[] = [];
+export class Simulator<A extends InstalledApp = InstalledApp> {
+  readonly devices: SimulatedDevice<A>[] = [];
   private readonly options: SimulatorOptions;
+  private readonly app: SimulatorApp<A>;
   private readonly online = new Set<string>();
   private readonly waiters = new Set<() => void>();
   private readonly startTimers = new Set<ReturnType<typeof setTimeout>>();
   private stopped = false;
 
-  private constructor(options: SimulatorOptions) {
+  private constructor(options: SimulatorOptions, app: SimulatorApp<A>) {
     this.options = options;
+    this.app = app;
   }
 
-  static async start(options: SimulatorOptions): Promise<Simulator> {
+  static async start<const E extends ExampleName | SimulatorApp<any>>(options: SimulatorOptions<E>): Promise<Simulator<AppOf<E> & InstalledApp>> {
     if (!Number.isInteger(options.devices) || options.devices < 1 || options.devices > MAX_DEVICES) {
       fail("usage", `devices must be an integer from 1 to ${MAX_DEVICES}, not ${options.devices}`);
     }
-    if (!(EXAMPLES as readonly string[]).includes(options.example)) fail("usage", `unknown example ${JSON.stringify(options.example)} (known: ${EXAMPLES.join(", ")})`);
+    let app: SimulatorApp<any>;
+    if (typeof options.example === "string") {
+      if (!isExampleName(options.example)) fail("usage", `unknown example ${JSON.stringify(options.example)} (known: ${EXAMPLE_NAMES.join(", ")})`);
+      app = EXAMPLE_APPS[options.example]();
+    } else {
+      app = options.example;
+    }
     // The URL is checked once, before any device exists (the transport throws transport-url).
     new NodeMqttTransport(options.brokerUrl);
-    const sim = new Simulator(options);
+    const sim = new Simulator<AppOf<E> & InstalledApp>(options as SimulatorOptions, app);
     sim.build();
     sim.connectAll();
     return sim;
@@ -148,7 +164,7 @@ export class Simulator {
     for (const timer of this.startTimers) clearTimeout(timer);
     this.startTimers.clear();
     for (const d of this.devices) {
-      d.thermostat.stop();
+      d.app.stop();
       d.device.stop(graceful);
     }
     this.online.clear();
@@ -181,14 +197,15 @@ export class Simulator {
   private add(id: string, key: CoseKey, trust: TrustList, provisioned: boolean): void {
     const o = this.options;
     const storage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id)) : new MemoryStorage();
+    const appStorage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id, "app")) : new MemoryStorage();
     const seed = seedOf(id);
-    const board = new SimulatedThermostatBoard({
+    const provider = createSimulatedProvider({
+      ...o.world,
+      room: { initial: (o.world?.room?.ambient ?? 16) + (seed % 400) / 100, ...o.world?.room }, // 0 to 4 °C above ambient
       seed,
-      initial: (o.board?.ambient ?? 16) + (seed % 400) / 100, // 0 to 4 °C above ambient
-      ...o.board,
       clock: nodeClock,
     });
-    let entry: SimulatedDevice | undefined;
+    let entry: SimulatedDevice<A> | undefined;
     const device = new Device({
       id,
       key,
@@ -198,18 +215,25 @@ export class Simulator {
       timers: nodeTimers,
       storage,
       transport: new NodeMqttTransport(o.brokerUrl),
-      firmware: o.firmware ?? "thermostat-sim 0.1.0",
+      firmware: o.firmware ?? this.app.firmware,
+      recordAllowed: this.app.deviceOptions?.recordAllowed,
       keepAlive: o.keepAlive,
       backoffInitialMs: o.backoffInitialMs,
       onStateChange: (state, detail) => {
         if (entry) this.stateChanged(entry, state, detail);
       },
     });
-    const thermostat = installThermostat(device, board, nodeTimers, {
-      ...o.thermostat,
-      onError: (e) => this.log(`${id}: control step failed: ${(e as Error)?.message ?? e}`),
+    const app = this.app.install({
+      id,
+      device,
+      provider,
+      clock: nodeClock,
+      timers: nodeTimers,
+      crypto: nodeCrypto,
+      storage: appStorage,
+      onError: (e) => this.log(`${id}: ${this.app.name}: ${(e as Error)?.message ?? e}`),
     });
-    entry = { id, device, publicKey: publicKey(key), board, thermostat, provisioned };
+    entry = { id, device, publicKey: publicKey(key), provider, app, provisioned };
     this.devices.push(entry);
   }
 
@@ -228,7 +252,7 @@ export class Simulator {
     });
   }
 
-  private stateChanged(d: SimulatedDevice, state: SessionState, detail: string): void {
+  private stateChanged(d: SimulatedDevice<A>, state: SessionState, detail: string): void {
     if (state === "online") this.online.add(d.id);
     else this.online.delete(d.id);
     this.options.onStateChange?.(d, state, detail);

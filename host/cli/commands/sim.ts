@@ -1,5 +1,8 @@
+import { EXAMPLE_NAMES, EXAMPLES, isExampleName } from "../../sim/examples";
 import { out, note, parseFlags, readKeyFile, required, usageError } from "../util";
 import { parseOperator } from "./provision";
+
+const EXAMPLE_WIDTH = Math.max(...EXAMPLE_NAMES.map((n) => n.length));
 
 export const name = "sim";
 export const summary = "Run simulated devices (the real device code on Node) against a broker";
@@ -9,21 +12,25 @@ export const usage = `Usage: gatehouse sim --broker URL --devices N --example NA
 Runs N devices in this process until Ctrl-C. Each runs the same device code as the ESP32 (the SDK and
 the example app) over Node ports: its own identity, state, simulated board and MQTT connection.
 
+The examples (their doors and roles: examples/<name>/README.md):
+${EXAMPLE_NAMES.map((n) => `  ${n.padEnd(EXAMPLE_WIDTH)}  ${EXAMPLES[n]}`).join("\n")}
+
 Options:
   --broker URL              mqtt://host[:port] or mqtts://host[:port]
   --devices N               how many devices (1 to 10000)
-  --example NAME            the app each device runs: thermostat
+  --example NAME            the app each device runs: ${EXAMPLE_NAMES.join(", ")}
   --identities DIR          use the identities 'gatehouse provision' wrote there (DIR/<id>/...);
                             devices beyond those get ephemeral identities for this run
-  --state DIR               keep each device's state in DIR/<id>/ so sequence numbers survive restarts
-                            (default: in memory)
+  --state DIR               keep each device's state (and its app's) in DIR/<id>/, so sequence
+                            numbers and, say, a lock's codes survive restarts (default: in memory)
   --operator FILE.pub:ROLE  an operator the ephemeral identities trust (repeatable; default: the
                             operators of the first provisioned identity)
-  --firmware TEXT           the firmware version the devices report (default "thermostat-sim 0.1.0")
+  --firmware TEXT           the firmware version the devices report (default "<example>-sim 0.1.0")
   -h, --help                show this help
 
-Example:
+Examples:
   gatehouse sim --broker mqtt://127.0.0.1:1883 --devices 3 --example thermostat --identities identities
+  gatehouse sim --broker mqtt://127.0.0.1:1883 --devices 1 --example smart-lock --identities identities
 `;
 
 /** Up to this many devices, each one coming online gets its own line; above, a progress line per 10%. */
@@ -47,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const devices = Number(countText);
   if (!/^[0-9]+$/.test(countText) || devices < 1 || devices > 10_000) usageError(`--devices must be a whole number from 1 to 10000, not ${JSON.stringify(countText)}`);
   const example = required(values.example, "--example");
-  if (example !== "thermostat") usageError(`--example must be thermostat, not ${JSON.stringify(example)}`);
+  if (!isExampleName(example)) usageError(`--example must be one of ${EXAMPLE_NAMES.join(", ")}, not ${JSON.stringify(example)}`);
 
   const { Simulator } = await import("../../sim/simulator");
   const { TrustList } = await import("../../../sdk/trust");

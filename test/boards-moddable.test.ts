@@ -1,0 +1,142 @@
+// The boards as Moddable sees them. For each board, mcconfig configures the board check app
+// (test/boards/check) for that board's platform, without building it (no ESP-IDF here: ESP32 firmware
+// cannot be linked), and this test checks what Moddable's manifest machinery made of boards/manifest.json:
+// which module became "gatehouse/boards/board". Then it type-checks every Gatehouse module of that build
+// with the tsconfig mcconfig generated (Moddable's own typings from $MODDABLE/typings, its paths map,
+// target es2025) made strict, one tsconfig per board: a board whose IO classes do not fit the board contract,
+// or a driver that misuses an ECMA-419 class, fails here. A deliberately wrong board must fail too.
+//
+// Needs the Moddable SDK: MODDABLE, or the workspace's ../shared/moddable/setup (as .ci/run uses it).
+import test from "ava";
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "..");
+const work = join(root, ".tmp", "boards-moddable");
+const manifest = join(root, "test", "boards", "check", "manifest.json");
+const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+
+function moddable(): string {
+  if (process.env.MODDABLE) return process.env.MODDABLE;
+  const setup = resolve(root, "..", "shared", "moddable", "setup");
+  if (!existsSync(setup)) throw new Error("the Moddable SDK is needed: set MODDABLE (see README.md, On the ESP32)");
+  return execFileSync(setup, { encoding: "utf8" }).trim().split("\n").at(-1) as string;
+}
+
+const MODDABLE = moddable();
+const MCCONFIG = join(MODDABLE, "build", "bin", "lin", "release", "mcconfig");
+
+/** Runs mcconfig for `platform` (configure only); returns the build's folder (manifest_flat.json, modules/). */
+async function configure(platform: string, label = platform.replaceAll("/", "_")): Promise<{ folder: string; ok: boolean; output: string }> {
+  const out = join(work, label);
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const env = { ...process.env, MODDABLE, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}` };
+  try {
+    const { stdout, stderr } = await run(MCCONFIG, ["-p", platform, "-t", "build", "-o", out, manifest], { cwd: root, env });
+    const flat = find(out, "manifest_flat.json");
+    return { folder: flat ? dirname(flat) : out, ok: true, output: stdout + stderr };
+  } catch (e) {
+    const error = e as { stdout?: string; stderr?: string };
+    return { folder: out, ok: false, output: `${error.stdout ?? ""}${error.stderr ?? ""}` };
+  }
+}
+
+function find(dir: string, name: string): string | undefined {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (entry === name) return path;
+    if (statSync(path).isDirectory()) {
+      const found = find(path, name);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function boardModule(folder: string): string {
+  const flat = JSON.parse(readFileSync(join(folder, "manifest_flat.json"), "utf8")) as { modules: Record<string, string[]> };
+  return flat.modules["gatehouse/boards/board"]?.[0] ?? "(none)";
+}
+
+/** The repository's TypeScript files mcconfig would compile in this build (from its per-file tsconfigs). */
+function ourTypeScript(folder: string): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (entry.endsWith("-tsconfig.json")) files.push(...(JSON.parse(readFileSync(path, "utf8")) as { files: string[] }).files);
+    }
+  };
+  walk(join(folder, "modules"));
+  return files.filter((f) => f.startsWith(`${root}/`)).sort();
+}
+
+/** Type-checks `files` with the build's generated base tsconfig, strict; returns tsc's output (empty: clean). */
+async function typeCheck(folder: string, name: string, files: string[]): Promise<{ ok: boolean; output: string }> {
+  const config = join(folder, `gatehouse-${name}-tsconfig.json`);
+  const base = join(folder, "modules", "tsconfig-base.json");
+  writeFileSync(config, JSON.stringify({ extends: base, compilerOptions: { strict: true, noEmit: true, skipLibCheck: false }, files }, null, 2));
+  try {
+    await run(process.execPath, [tsc, "-p", config], { cwd: root });
+    return { ok: true, output: "" };
+  } catch (e) {
+    return { ok: false, output: (e as { stdout?: string }).stdout ?? String(e) };
+  }
+}
+
+const BOARDS = [
+  { platform: "esp32", board: "boards/esp32/devkitc/provider", name: "ESP32-DevKitC" },
+  { platform: "esp32/esp32s3", board: "boards/esp32/s3-devkitc-1/provider", name: "ESP32-S3-DevKitC-1" },
+  { platform: "esp32/esp32s3_cdc", board: "boards/esp32/s3-devkitc-1/provider", name: "ESP32-S3-DevKitC-1 (USB CDC)" },
+  { platform: "esp32/m5stack_core2", board: "boards/esp32/m5stack-core2/provider", name: "M5Stack Core2" },
+  { platform: "esp32/moddable_two", board: "boards/esp32/moddable-two/provider", name: "Moddable Two" },
+  { platform: "lin", board: "boards/lin", name: "lin (the simulated board)" },
+];
+
+for (const { platform, board, name } of BOARDS) {
+  test(`-p ${platform} selects ${name}, and its modules type-check strictly against Moddable's typings`, async (t) => {
+    const build = await configure(platform);
+    t.true(build.ok, build.output);
+    t.is(boardModule(build.folder), join(root, board));
+    const files = ourTypeScript(build.folder);
+    t.true(files.includes(`${join(root, board)}.ts`), `the board module is compiled: ${files.join(", ")}`);
+    for (const driver of ["relay", "thermometer", "light", "lock"]) t.true(files.includes(join(root, "boards", "drivers", `${driver}.ts`)), driver);
+    const checked = await typeCheck(build.folder, "boards", files);
+    t.true(checked.ok, checked.output);
+  });
+}
+
+test("a board whose IO does not fit the contract fails the check (here: PWM, which cannot read, given as Analog)", async (t) => {
+  const build = await configure("esp32/moddable_two", "wrong-board");
+  t.true(build.ok, build.output);
+  const wrong = join(build.folder, "wrong-board.ts");
+  const contract = join(root, "boards", "provider");
+  writeFileSync(
+    wrong,
+    [
+      `import builtin from "embedded:provider/builtin";`,
+      `import type { BoardProvider } from "${contract}";`,
+      `const board = { ...builtin, io: { ...builtin.io, Analog: builtin.io.PWM }, pin: { ...builtin.pin, heater: 26, temperature: 33, lock: 27, doorContact: 16, light: 35 } };`,
+      `export default board satisfies BoardProvider;`,
+      "",
+    ].join("\n"),
+  );
+  const checked = await typeCheck(build.folder, "wrong", [wrong]);
+  t.false(checked.ok);
+  t.regex(checked.output, /wrong-board\.ts.*error TS\d+/s);
+  t.regex(checked.output, /Property 'read' is missing/, "the missing read() is named");
+  t.log(checked.output.trim().split("\n")[0]);
+});
+
+test("a platform without a Gatehouse board fails the build with a message naming the supported ones", async (t) => {
+  for (const platform of ["esp32/nodemcu", "esp32/esp32c3"]) {
+    const build = await configure(platform);
+    t.false(build.ok, platform);
+    t.regex(build.output, /Gatehouse has no board for this ESP32 subplatform: build with -p esp32 \(ESP32-DevKitC\), esp32\/esp32s3/);
+  }
+});
