@@ -22,7 +22,7 @@
 import { fail } from "../errors";
 import { decode } from "../cbor/decode";
 import type { CborMap, CborValue } from "../cbor/types";
-import { COMMAND, PARAMETER, REPORTING_POLICY_BITS } from "./labels";
+import { COMMAND, PARAMETER, REPORTING_POLICY_BITS, labelText } from "./labels";
 import { decodeDigest, type SuitDigest } from "./digest";
 import { cborLimits, type SuitLimits } from "./limits";
 
@@ -198,7 +198,7 @@ function parseParameters(argument: CborValue, context: SequenceContext, depth: n
   if (!(argument instanceof Map) || argument.size === 0) return fail("suit-malformed", `${what}: override-parameters takes a non-empty map`);
   const parameters: SuitParameters = {};
   for (const [label, value] of argument as CborMap) {
-    if (typeof label !== "number") return fail("suit-malformed", `${what}: parameter label ${JSON.stringify(label)} is not an integer`);
+    if (typeof label !== "number") return fail("suit-malformed", `${what}: parameter label ${labelText(label)} is not an integer`);
     setParameter(parameters, label, value, context, depth, `${what}, parameter ${label}`);
   }
   return Object.freeze(parameters);

@@ -94,3 +94,8 @@ export const TEXT = {
 
 /** The four bits of SUIT_Rep_Policy. */
 export const REPORTING_POLICY_BITS = 0x0f;
+
+/** A map key for a message: text quoted, integers (numbers or bigints) as they are. */
+export function labelText(key: string | number | bigint): string {
+  return typeof key === "string" ? JSON.stringify(key) : String(key);
+}

@@ -25,7 +25,7 @@ import { decode } from "../cbor/decode";
 import type { CborMap, CborValue } from "../cbor/types";
 import type { CoseKey } from "../cose/key";
 import type { CryptoPort } from "../ports/crypto";
-import { COMMON, MANIFEST, MANIFEST_VERSION } from "./labels";
+import { COMMON, MANIFEST, MANIFEST_VERSION, labelText } from "./labels";
 import { digestFromCbor, type SuitDigest } from "./digest";
 import { cborLimits, type SuitLimits } from "./limits";
 import { isVerifiedEnvelope, type SuitEnvelope, type VerifiedEnvelope } from "./envelope";
@@ -104,7 +104,7 @@ function parse(crypto: CryptoPort, envelope: SuitEnvelope, verified: boolean, si
   const version = map.get(MANIFEST.version);
   if (version !== MANIFEST_VERSION) fail("suit-manifest-version", `manifest version ${String(version)} is not supported (only ${MANIFEST_VERSION})`);
   for (const key of map.keys()) {
-    if (typeof key !== "number" || KNOWN_MEMBERS.indexOf(key) < 0) fail("suit-unsupported-member", `unknown manifest member ${JSON.stringify(key)}`);
+    if (typeof key !== "number" || KNOWN_MEMBERS.indexOf(key) < 0) fail("suit-unsupported-member", `unknown manifest member ${labelText(key)}`);
   }
   const sequenceNumber = map.get(MANIFEST.sequenceNumber);
   if (typeof sequenceNumber !== "number" || !Number.isSafeInteger(sequenceNumber) || sequenceNumber < 0) {
@@ -185,7 +185,7 @@ function parseCommon(bytes: Uint8Array, limits: SuitLimits): { components: SuitC
   const common = decode(bytes, cborLimits(limits, limits.maxManifestBytes));
   if (!(common instanceof Map)) return fail("suit-malformed", "suit-common is not a map");
   for (const key of common.keys()) {
-    if (key !== COMMON.components && key !== COMMON.sharedSequence) fail("suit-unsupported-member", `unknown suit-common member ${JSON.stringify(key)}`);
+    if (key !== COMMON.components && key !== COMMON.sharedSequence) fail("suit-unsupported-member", `unknown suit-common member ${labelText(key)}`);
   }
   const list = common.get(COMMON.components);
   // Optional in the CDDL, but without components no command has anything to work on.
