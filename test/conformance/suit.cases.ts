@@ -727,7 +727,7 @@ const processCases: ConformanceCase[] = [
     },
   },
   {
-    name: "suit process: wrong vendor or class is refused before anything is fetched",
+    name: "suit process: wrong vendor, class, device or component is refused before anything is fetched",
     run(env) {
       const image = testImage();
       const manifest = gatehouseManifest(env, image);
@@ -738,6 +738,14 @@ const processCases: ConformanceCase[] = [
       cls.classId = OTHER_ID;
       checkRefused(() => processManifestSync(manifest, cls, "update"), "suit-class-mismatch", "other class");
       checkEqual(vendor.log.length + cls.log.length, 0, "nothing fetched");
+      // The optional device-identifier condition: a manifest for one device.
+      const forDevice = signedManifest(env.crypto, manifestMap({ validate: [COMMAND.overrideParameters, new Map([[PARAMETER.deviceId, OTHER_ID]]), COMMAND.deviceIdentifier, 15] }));
+      const device = hostWith(env);
+      checkRefused(() => processManifestSync(forDevice, device, "update"), "suit-device-mismatch", "a device without an id");
+      device.deviceId = VENDOR_ID;
+      checkRefused(() => processManifestSync(forDevice, device, "update"), "suit-device-mismatch", "another device");
+      device.deviceId = OTHER_ID;
+      processManifestSync(forDevice, device, "update");
       const other = hostWith(env, image);
       other.components.splice(0, 1, [Uint8Array.of(1)]);
       checkRefused(() => processManifestSync(manifest, other, "update"), "suit-unknown-component", "a component the device lacks");
