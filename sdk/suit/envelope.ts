@@ -88,8 +88,13 @@ export interface EnvelopeOptions {
  */
 export function decodeEnvelope(crypto: CryptoPort, bytes: Uint8Array, options: EnvelopeOptions = {}): SuitEnvelope {
   const limits = suitLimits(options.limits);
+  // Everything below (the manifest, digests, byte strings of parameters) is a view into the envelope's
+  // bytes, used long after the check (a download takes minutes). Work on a private copy, so that a
+  // caller reusing its receive buffer cannot change what was verified (RFC 9124 REQ.SEC.MFST.CONST).
+  // An input over the limit is not copied: the decoder refuses it by its length alone.
+  const own = bytes.length <= limits.maxEnvelopeBytes ? bytes.slice() : bytes;
   // Members are byte strings of at most maxManifestBytes; the envelope itself is at most maxEnvelopeBytes.
-  const item = decode(bytes, { ...cborLimits(limits, limits.maxEnvelopeBytes), maxStringLength: limits.maxManifestBytes });
+  const item = decode(own, { ...cborLimits(limits, limits.maxEnvelopeBytes), maxStringLength: limits.maxManifestBytes });
   if (!(item instanceof CborTag) || item.tag !== TAG_SUIT_ENVELOPE) return fail("suit-not-envelope", "not a SUIT_Envelope_Tagged (tag 107)");
   const map = item.value;
   if (!(map instanceof Map)) return fail("suit-not-envelope", "tag 107 does not hold a map");
@@ -102,7 +107,7 @@ export function decodeEnvelope(crypto: CryptoPort, bytes: Uint8Array, options: E
     if (!(value instanceof Uint8Array)) fail("suit-malformed", `envelope member ${String(key)} is not a byte string`);
     if (key === ENVELOPE.authenticationWrapper) wrapper = value;
     else if (key === ENVELOPE.manifest) manifest = value;
-    else if (SEVERABLE_MEMBERS.indexOf(key as number) >= 0) severable.set(key as number, receivedBstr(bytes, value));
+    else if (SEVERABLE_MEMBERS.indexOf(key as number) >= 0) severable.set(key as number, receivedBstr(own, value));
     else fail("suit-unsupported-member", `unknown envelope member ${String(key)}`);
   }
   if (wrapper === undefined) return fail("suit-malformed", "the envelope has no authentication wrapper (key 2)");
@@ -114,7 +119,7 @@ export function decodeEnvelope(crypto: CryptoPort, bytes: Uint8Array, options: E
   if (!(signedDigest instanceof Uint8Array)) return fail("suit-malformed", "the authentication wrapper does not start with a bstr-wrapped SUIT_Digest");
   for (const block of blocks) if (!(block instanceof Uint8Array)) fail("suit-malformed", "an authentication block is not a byte string");
   const manifestDigest = decodeDigest(signedDigest, "the manifest digest", cborLimits(limits, limits.maxManifestBytes));
-  const actual = crypto.sha256(receivedBstr(bytes, manifest));
+  const actual = crypto.sha256(receivedBstr(own, manifest));
   if (!bytesEqual(actual, manifestDigest.bytes)) {
     fail("suit-manifest-digest-mismatch", `the manifest's SHA-256 is ${toHex(actual)}, the authentication wrapper says ${toHex(manifestDigest.bytes)}`);
   }

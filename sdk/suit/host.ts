@@ -65,7 +65,7 @@ export interface SuitImageMeasurement {
 }
 
 export interface SuitHost {
-  /** The sequence number of the installed manifest: an update must be newer (no rollback). */
+  /** The sequence number of the installed manifest (-1: none): an update must be newer (no rollback). */
   readonly installedSequenceNumber: number;
   /** The device refuses to fetch, copy or invoke a build whose security epoch is below this. */
   readonly minimumSecurityEpoch: number;

@@ -31,7 +31,8 @@
 // suit-sequence-missing, suit-identity-unchecked, suit-below-epoch, suit-parameter-missing,
 // suit-vendor-mismatch, suit-class-mismatch, suit-device-mismatch, suit-image-missing,
 // suit-image-size-mismatch, suit-image-digest-mismatch, suit-slot-mismatch, suit-abort,
-// suit-malformed, suit-too-much-work, suit-host-async; and whatever code a host operation throws.
+// suit-malformed, suit-too-much-work, suit-host-async, suit-config (a host whose installed sequence
+// number or minimum epoch is not an integer); and whatever code a host operation throws.
 
 import { fail, GatehouseError } from "../errors";
 import { bytesEqual, toHex } from "../bytes";
@@ -157,6 +158,10 @@ interface Frame {
 function* runProcedure(manifest: SuitManifest, host: SuitHost, procedure: SuitProcedure, options: ProcessOptions): Work<SuitReport> {
   if (!manifest.verified && options.unverified !== true) fail("suit-not-verified", "the manifest was not parsed from a verified envelope");
   const installed = host.installedSequenceNumber;
+  const minimumEpoch = host.minimumSecurityEpoch;
+  // A comparison with NaN is false: a host that lost its state must not turn the checks off.
+  if (!Number.isSafeInteger(installed) || installed < -1) fail("suit-config", `the host's installed sequence number ${String(installed)} is not an integer >= -1`);
+  if (!Number.isSafeInteger(minimumEpoch) || minimumEpoch < 0) fail("suit-config", `the host's minimum security epoch ${String(minimumEpoch)} is not an integer >= 0`);
   const seq = manifest.sequenceNumber;
   if (procedure === "update" ? seq <= installed : seq < installed) {
     fail("suit-rollback", `sequence number ${seq} is ${procedure === "update" ? "not newer than" : "older than"} the installed ${installed}`);

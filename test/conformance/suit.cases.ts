@@ -551,6 +551,21 @@ const envelopeCases: ConformanceCase[] = [
     },
   },
   {
+    name: "suit envelope: what was verified cannot change afterwards, even if the caller reuses its buffer",
+    run(env) {
+      const image = testImage();
+      const buffer = buildEnvelope(env.crypto, gatehouseSpec(env.crypto, image), [ED1]);
+      const envelope = verifyEnvelope(env.crypto, buffer, trustOf([ED1], 1));
+      const manifestBefore = envelope.manifest.slice();
+      buffer.fill(0); // the transport reuses its receive buffer for the next message
+      checkBytes(envelope.manifest, manifestBefore, "the verified manifest");
+      const manifest = parseManifest(env.crypto, envelope);
+      const host = hostWith(env, image);
+      processManifestSync(manifest, host, "update");
+      checkBytes(host.images.get(0) as Uint8Array, image, "installed against the verified digest");
+    },
+  },
+  {
     name: "suit envelope: limits on length and strings, from the strict decoder",
     run(env) {
       const bytes = vectorEnvelope("example0.hex");
@@ -717,6 +732,13 @@ const processCases: ConformanceCase[] = [
         checkRefused(() => processManifestSync(manifest, host, "update"), "suit-rollback", `installed ${installed}`);
         checkEqual(host.log.length, 0, "nothing done");
       }
+      // A host that lost its state (NaN compares false with everything) does not turn the check off.
+      const lost = hostWith(env, image);
+      lost.installedSequenceNumber = NaN;
+      checkRefused(() => processManifestSync(manifest, lost, "update"), "suit-config", "NaN installed");
+      lost.installedSequenceNumber = 0;
+      lost.minimumSecurityEpoch = NaN;
+      checkRefused(() => processManifestSync(manifest, lost, "update"), "suit-config", "NaN epoch");
       // Booting the installed manifest itself is not a rollback; booting an older one is.
       const host = hostWith(env);
       host.images.set(0, image);
