@@ -145,7 +145,7 @@ function parse(crypto: CryptoPort, envelope: SuitEnvelope, verified: boolean, si
     if (!(map.get(key) instanceof Array)) fail("suit-severable-unauthenticated", `envelope member ${key} is not named by a digest in the manifest`);
   }
 
-  return {
+  const manifest: SuitManifest = {
     version: MANIFEST_VERSION,
     sequenceNumber: sequenceNumber as number,
     components,
@@ -158,6 +158,15 @@ function parse(crypto: CryptoPort, envelope: SuitEnvelope, verified: boolean, si
     signers,
     limits,
   };
+  if (verified) verifiedManifests.add(manifest);
+  return manifest;
+}
+
+/** Manifests parseManifest made from verified envelopes: the only ones the interpreter runs on a device. */
+const verifiedManifests = new WeakSet<SuitManifest>();
+
+export function isVerifiedManifest(manifest: SuitManifest): boolean {
+  return verifiedManifests.has(manifest);
 }
 
 /**

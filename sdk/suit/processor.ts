@@ -37,7 +37,7 @@
 import { fail, GatehouseError } from "../errors";
 import { bytesEqual, toHex } from "../bytes";
 import type { SuitCommand, SuitCommandSequence, SuitComponentIndex, SuitConditionName, SuitDirectiveName, SuitParameters } from "./commands";
-import type { SuitManifest, SuitSequenceName } from "./manifest";
+import { isVerifiedManifest, type SuitManifest, type SuitSequenceName } from "./manifest";
 import type { Awaitable, SuitComponent, SuitHost, SuitImageMeasurement, SuitMeasureRequest } from "./host";
 import type { SuitDigest } from "./digest";
 
@@ -156,7 +156,8 @@ interface Frame {
 }
 
 function* runProcedure(manifest: SuitManifest, host: SuitHost, procedure: SuitProcedure, options: ProcessOptions): Work<SuitReport> {
-  if (!manifest.verified && options.unverified !== true) fail("suit-not-verified", "the manifest was not parsed from a verified envelope");
+  // By identity, not by its `verified` field: a copied or hand-made manifest does not run.
+  if (!isVerifiedManifest(manifest) && options.unverified !== true) fail("suit-not-verified", "the manifest was not parsed from a verified envelope");
   const installed = host.installedSequenceNumber;
   const minimumEpoch = host.minimumSecurityEpoch;
   // A comparison with NaN is false: a host that lost its state must not turn the checks off.

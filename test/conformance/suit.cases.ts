@@ -910,6 +910,7 @@ const processCases: ConformanceCase[] = [
       checkRefused(() => processManifestSync(manifest, asyncHost, "update"), "suit-host-async", "a thenable");
       const unverified = { ...manifest, verified: false };
       checkRefused(() => processManifestSync(unverified, host, "update"), "suit-not-verified", "unverified manifest");
+      checkRefused(() => processManifestSync({ ...manifest }, host, "update"), "suit-not-verified", "a copy that claims to be verified");
     },
   },
   {
