@@ -21,7 +21,7 @@
 
 import { fail } from "../errors";
 import { bytesEqual, toHex } from "../bytes";
-import { encode } from "../cbor/encode";
+import { encode, utf8 } from "../cbor/encode";
 import { CborTag, type CborMap, type CborValue } from "../cbor/types";
 import type { CryptoPort } from "../ports/crypto";
 import type { CoseKey } from "../cose/key";
@@ -141,7 +141,7 @@ function checkSpec(spec: GatehouseManifestSpec): void {
   if (!(spec.imageDigest instanceof Uint8Array) || spec.imageDigest.length !== SHA256_LENGTH) fail("suit-build-invalid", `the image digest must be ${SHA256_LENGTH} bytes (SHA-256)`);
   if (spec.uri !== undefined) {
     if (typeof spec.uri !== "string" || spec.uri.length === 0) fail("suit-build-invalid", "the URI must be non-empty text");
-    if (new TextEncoder().encode(spec.uri).length > DEFAULT_SUIT_LIMITS.maxUriBytes) fail("suit-build-invalid", `the URI is longer than ${DEFAULT_SUIT_LIMITS.maxUriBytes} bytes`);
+    if (utf8(spec.uri).length > DEFAULT_SUIT_LIMITS.maxUriBytes) fail("suit-build-invalid", `the URI is longer than ${DEFAULT_SUIT_LIMITS.maxUriBytes} bytes`);
   }
   const id = spec.componentId;
   if (id !== undefined) {

@@ -21,6 +21,7 @@
 
 import { fail } from "../errors";
 import { decode } from "../cbor/decode";
+import { utf8 } from "../cbor/encode";
 import type { CborMap, CborValue } from "../cbor/types";
 import { COMMAND, PARAMETER, REPORTING_POLICY_BITS, labelText } from "./labels";
 import { decodeDigest, type SuitDigest } from "./digest";
@@ -277,7 +278,7 @@ function unsigned(value: CborValue, what: string): number {
 export function boundedText(value: CborValue, maxBytes: number, what: string): string {
   // A JavaScript string has at most 3 UTF-8 bytes per code unit and at least 1: check cheaply first.
   if (typeof value !== "string") return fail("suit-malformed", `${what}: not a text string`);
-  if (value.length > maxBytes || (value.length * 3 > maxBytes && new TextEncoder().encode(value).length > maxBytes)) {
+  if (value.length > maxBytes || (value.length * 3 > maxBytes && utf8(value).length > maxBytes)) {
     fail("suit-malformed", `${what}: text longer than ${maxBytes} bytes`);
   }
   return value;
