@@ -29,14 +29,22 @@ export class ImageReceiver {
   private received = 0;
   private finished = false;
 
-  /** `capacity`: the most the component can hold. */
-  constructor(expected: ExpectedImage, capacity: number, hash: Sha256Stream) {
+  /**
+   * `capacity`: the most the component can hold. `alreadyReceived`: to resume a download after a
+   * restart, the bytes already stored, which `hash` must already have been given (re-read from the slot:
+   * a hash state does not survive a restart, the stored bytes do).
+   */
+  constructor(expected: ExpectedImage, capacity: number, hash: Sha256Stream, alreadyReceived = 0) {
     this.expected = expected;
     this.hash = hash;
     this.limit = expected.imageSize === undefined ? capacity : Math.min(expected.imageSize, capacity);
     if (expected.imageSize !== undefined && expected.imageSize > capacity) {
       fail("suit-image-too-long", `the image is ${expected.imageSize} bytes; the component holds ${capacity}`);
     }
+    if (!Number.isSafeInteger(alreadyReceived) || alreadyReceived < 0 || alreadyReceived > this.limit) {
+      fail("suit-image-too-long", `cannot resume after ${alreadyReceived} bytes of at most ${this.limit}`);
+    }
+    this.received = alreadyReceived;
   }
 
   get bytesReceived(): number {

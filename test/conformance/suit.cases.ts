@@ -996,7 +996,7 @@ const builderCases: ConformanceCase[] = [
 
 const receiverCases: ConformanceCase[] = [
   {
-    name: "suit receiver: refuses bytes beyond the signed size or capacity, short images and wrong digests",
+    name: "suit receiver: refuses bytes beyond the signed size or capacity, short images and wrong digests; resumes",
     run(env) {
       const image = testImage();
       const expected = { imageDigest: sha256Digest(env.crypto.sha256(image)), imageSize: image.length };
@@ -1015,6 +1015,13 @@ const receiverCases: ConformanceCase[] = [
       const short = new ImageReceiver(expected, 4096, streamingSha256());
       short.accept(image.subarray(1));
       checkRefused(() => short.finish(), "suit-image-size-mismatch", "short");
+      // Resumed after a restart: the stored prefix is hashed again, the rest arrives.
+      const prefix = streamingSha256();
+      prefix.update(image.subarray(0, 1200));
+      const resumed = new ImageReceiver(expected, 4096, prefix, 1200);
+      resumed.accept(image.subarray(1200));
+      resumed.finish();
+      checkRefused(() => new ImageReceiver(expected, 4096, streamingSha256(), image.length + 1), "suit-image-too-long", "resume past the size");
       const wrong = new ImageReceiver(expected, 4096, streamingSha256());
       wrong.accept(testImage(3));
       checkRefused(() => wrong.finish(), "suit-image-digest-mismatch", "wrong bytes");
