@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   send: () => import("./commands/send"),
   events: () => import("./commands/events"),
   demo: () => import("./commands/demo"),
+  update: () => import("./commands/update"),
 };
 
 const HELP_FLAGS = new Set(["--help", "-h"]);

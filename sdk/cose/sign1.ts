@@ -6,7 +6,7 @@
 // The verifier refuses (stable codes):
 //   cose-malformed, cose-bad-tag, cose-untagged, cose-tagged, cose-duplicate-header, cose-unknown-critical,
 //   alg-missing, alg-unprotected, alg-unknown, alg-not-allowed, unknown-kid, cose-detached-payload,
-//   bad-signature
+//   cose-attached-payload, bad-signature
 // Only the envelope and the protected header are parsed before the signature is checked; the payload
 // is handed back as bytes, for the caller to parse once it is known to be authentic.
 
@@ -63,6 +63,11 @@ export interface Sign1Options {
    */
   protectedHeader?: CborMap;
   unprotectedHeader?: CborMap;
+  /**
+   * Detached content (RFC 9052 section 2): sign `payload` but carry nil in its place. The verifier
+   * must be given the same payload (VerifyOptions.detachedPayload). SUIT signs this way.
+   */
+  detached?: boolean;
 }
 
 export function sign1(crypto: CryptoPort, key: CoseKey, payload: Uint8Array, options: Sign1Options = {}): Uint8Array {
@@ -71,7 +76,7 @@ export function sign1(crypto: CryptoPort, key: CoseKey, payload: Uint8Array, opt
   const protectedBytes = encode(protectedHeader);
   const toBeSigned = sigStructure(protectedBytes, options.externalAad ?? EMPTY, payload);
   const signature = crypto.sign(key.alg, key, toBeSigned);
-  const message: CborValue[] = [protectedBytes, options.unprotectedHeader ?? new Map(), payload, signature];
+  const message: CborValue[] = [protectedBytes, options.unprotectedHeader ?? new Map(), options.detached === true ? null : payload, signature];
   return encode(options.tagged === false ? message : new CborTag(TAG_COSE_SIGN1, message));
 }
 
@@ -85,6 +90,13 @@ export interface VerifyOptions {
   tag?: "optional" | "required" | "forbidden";
   /** The payload, when the message carries nil (detached content). */
   detachedPayload?: Uint8Array;
+  /**
+   * Insist on detached content: a message that carries a payload is refused (cose-attached-payload)
+   * instead of being checked over the payload it brings. Where the signed content is known from
+   * elsewhere (a SUIT digest), an attached payload would let an old signature over other content
+   * pass as a signature over this one.
+   */
+  requireDetached?: boolean;
   limits?: Partial<DecodeLimits>;
 }
 
@@ -118,6 +130,7 @@ export function verifySign1(crypto: CryptoPort, message: Uint8Array, keys: KeyRi
   if (key.alg !== algorithm) fail("alg-not-allowed", `key ${toHex(key.kid)} is for ${key.alg}, not ${algorithm}`);
 
   let payload = parts.payload;
+  if (payload !== null && options.requireDetached === true) fail("cose-attached-payload", "the payload must be detached, but the message carries one");
   if (payload === null) {
     if (!options.detachedPayload) fail("cose-detached-payload", "the payload is detached and none was supplied");
     payload = options.detachedPayload;

@@ -5,5 +5,6 @@ import { cborCases } from "./cbor.cases";
 import { coseCases } from "./cose.cases";
 import { doorCases } from "./doors.cases";
 import { sessionCases } from "./session.cases";
+import { suitCases } from "./suit.cases";
 
-export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases, ...sessionCases];
+export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases, ...sessionCases, ...suitCases];
