@@ -16,8 +16,8 @@ import { signManifest } from "../../sdk/suit/builder";
 import { verifyEnvelope } from "../../sdk/suit/envelope";
 import { parseManifest, type SuitManifest } from "../../sdk/suit/manifest";
 import { createUpdateTrust, type UpdateTrust } from "../../sdk/suit/trust";
-import fixtures from "../fixtures/suit/envelopes.json";
-import rfc8032 from "../fixtures/ed25519/rfc8032.json";
+import fixtures from "../fixtures/suit/envelopes.json" with { type: "json" };
+import rfc8032 from "../fixtures/ed25519/rfc8032.json" with { type: "json" };
 
 export function hexBytes(text: string): Uint8Array {
   const bytes = fromHex(text);

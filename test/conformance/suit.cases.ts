@@ -36,8 +36,8 @@ import {
   trustOf,
   vectorEnvelope,
 } from "./suit-support";
-import examples from "../fixtures/suit/examples.json";
-import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json";
+import examples from "../fixtures/suit/examples.json" with { type: "json" };
+import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
 import { keyFromVector } from "./vectors";
 
 // ---------------------------------------------------------------------------------------------------
