@@ -44,6 +44,8 @@ export interface DeviceOptions {
   backoffMaxMs?: number;
   /** Report allowed attempts as security events too. */
   recordAllowed?: boolean;
+  /** Refuse commands without an expiry claim while the clock is trusted (default true; CommandReceiverOptions.requireExpiry). */
+  requireCommandExpiry?: boolean;
   eventsPerSecond?: number;
   eventBurst?: number;
   username?: string;
@@ -93,6 +95,7 @@ export class Device {
       trust: options.trust,
       runtime: this.runtime,
       replay,
+      requireExpiry: options.requireCommandExpiry,
       // Persist the window before the command runs: a crash right after cannot make it acceptable again.
       onAccepted: () => this.storage.write(KEY_REPLAY, encode(replay.snapshot())),
     });

@@ -73,7 +73,7 @@ function prng(seed: number): () => number {
 }
 
 function signFor(key: CoseKey, index: number): Uint8Array {
-  return signCommand(nodeCrypto, key, { device: DEVICE, door: "counter", op: "invoke.hit", args: index, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+  return signCommand(nodeCrypto, key, { device: DEVICE, door: "counter", op: "invoke.hit", args: index, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
 }
 
 /** 2,000 payloads no device may act on, in five families. */
@@ -172,7 +172,7 @@ test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands
   const good: { index: number; ref: string; seq: number; message: Uint8Array }[] = [];
   const sendGood = async (index: number): Promise<CborMap> => {
     const seq = nextSequence();
-    const message = signCommand(nodeCrypto, OPERATOR, { device: DEVICE, door: "counter", op: "invoke.hit", args: index as CborValue, seq, issuedAt: Math.floor(Date.now() / 1000) });
+    const message = signCommand(nodeCrypto, OPERATOR, { device: DEVICE, door: "counter", op: "invoke.hit", args: index as CborValue, seq, issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
     const ref = toHex(nodeCrypto.sha256(message).subarray(0, 8));
     good.push({ index, ref, seq, message });
     await operator.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(message), { qos: 1 });

@@ -123,7 +123,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
 }
 
 function sign(op: string, args?: unknown, device = DEVICE, door = "setpoint"): Uint8Array {
-  return signCommand(nodeCrypto, OPERATOR, { device, door, op, args: args as never, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+  return signCommand(nodeCrypto, OPERATOR, { device, door, op, args: args as never, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
 }
 
 /** The `message` field of POST /api/commands. */

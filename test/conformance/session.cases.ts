@@ -2,7 +2,7 @@
 // births and wills, signed results, QoS 1 redelivery, the bounded offline queue, backoff, and state that
 // survives a restart. Runs on Node and inside XS.
 
-import { Device } from "../../sdk/device";
+import { Device, type DeviceOptions } from "../../sdk/device";
 import { signCommand } from "../../sdk/command/sender";
 import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
@@ -95,7 +95,7 @@ class MemoryStore implements StoragePort {
   }
 }
 
-function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit = 64) {
+function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit = 64, options: Partial<DeviceOptions> = {}) {
   const transport = new ScriptedTransport();
   const timers = new ManualTimers();
   const clock = new FakeClock();
@@ -112,6 +112,7 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
     epoch: 2,
     queueLimit,
     eventBurst: 3,
+    ...options,
   });
   const state = newSetpointState();
   const door = registerSetpoint(device, state);
@@ -128,8 +129,10 @@ function open(env: ConformanceEnv, kind: PublicationKind, sent: Sent): CborMap {
   return verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
 }
 
-function command(env: ConformanceEnv, seq: number, args: CborValue = 22): Uint8Array {
-  return signCommand(env.crypto, OPERATOR, { device: "dev-1", door: "setpoint", op: "write.target", args, seq, issuedAt: NOW_S });
+function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims: { issuedAt?: number; expiresAt?: number | null } = {}): Uint8Array {
+  const issuedAt = claims.issuedAt ?? NOW_S;
+  const expiresAt = claims.expiresAt === null ? undefined : (claims.expiresAt ?? NOW_S + 60);
+  return signCommand(env.crypto, OPERATOR, { device: "dev-1", door: "setpoint", op: "write.target", args, seq, issuedAt, expiresAt });
 }
 
 export const sessionCases: ConformanceCase[] = [
@@ -304,6 +307,40 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(state.writes, 1, "executed once");
       checkEqual(transport.ofKind("result").length, 1 + 3, "the result, then answers only within the event budget");
       checkEqual(device.events.suppressed, 46, "the rest counted as suppressed duplicates");
+    },
+  },
+  {
+    name: "commands: with trusted time a command needs an expiry (expiry-missing); configurable; one held back past it is refused",
+    run(env) {
+      const { device, transport, state, clock } = makeDevice(env);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      const results = () => transport.ofKind("result").map((s) => open(env, "result", s));
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 21, { expiresAt: null }), 1, false);
+      checkEqual(state.writes, 0, "a command without exp is not executed");
+      checkEqual(results()[0].get("code"), "expiry-missing", "refused: expiry-missing");
+      checkEqual(open(env, "event", transport.ofKind("events")[0]).get("code"), "expiry-missing", "and a security event");
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 2, 22), 1, false);
+      checkEqual(state.target, 22, "with exp it runs");
+      // Held back (a full broker queue, a client that took the session over) and delivered after its
+      // expiry: refused.
+      const held = command(env, 3, 23);
+      clock.wall = (NOW_S + 61) * 1000;
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", held, 1, false);
+      checkEqual(results()[2].get("code"), "expired", "delivered after its expiry");
+      checkEqual(state.target, 22, "not executed");
+      // Without trusted time the device cannot tell expiry: the command without exp runs.
+      clock.wall = undefined;
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 4, 24, { expiresAt: null }), 1, false);
+      checkEqual(state.target, 24, "no trusted time: accepted");
+
+      // A device configured not to require it (requireCommandExpiry: false) accepts one without exp.
+      const lenient = makeDevice(env, new MemoryStore(), 64, { requireCommandExpiry: false });
+      lenient.device.start();
+      lenient.transport.handlers?.onConnected(false);
+      lenient.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 25, { expiresAt: null }), 1, false);
+      checkEqual(lenient.state.target, 25, "requireCommandExpiry: false accepts a command without exp");
     },
   },
 ];
