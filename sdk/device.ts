@@ -68,12 +68,20 @@ export class Device {
   private readonly options: DeviceOptions;
   private readonly storage: StoragePort;
   private readonly sequence: PersistentSequence;
+  /**
+   * This boot's publication stream (protocol §4): the first `seq` of the boot, which no other boot
+   * starts with. Results, telemetry and events are numbered in it by `index`, 0, 1, 2, ..., with no
+   * number skipped, so a receiver can tell a lost publication from a restart's skip in `seq`.
+   */
+  readonly stream: number;
+  private nextIndex = 0;
 
   constructor(options: DeviceOptions) {
     this.options = options;
     this.id = options.id;
     this.storage = new BoundedStorage(options.storage);
     this.sequence = new PersistentSequence(this.storage, KEY_PUBLICATION_SEQ);
+    this.stream = this.sequence.peek();
     this.events = new SecurityEventLog({
       clock: options.clock,
       sink: (event) => this.publishEvent(event),
@@ -176,9 +184,9 @@ export class Device {
     });
   }
 
-  /** Signs and queues a publication of `kind` with the common fields. */
+  /** Signs and queues a publication of `kind` (result, telemetry or event) with the common fields. */
   publish(kind: PublicationKind, fields: CborObject): void {
-    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next() };
+    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next(), stream: this.stream, index: this.nextIndex++ };
     this.session.publish(kind, signPublication(this.options.crypto, this.options.key, kind, body));
   }
 
@@ -203,6 +211,9 @@ export class Device {
         epoch: o.epoch ?? 0,
         doors: this.runtime.schemas().map(describeDoor),
         dropped: { ...this.dropped },
+        stream: this.stream,
+        // Everything numbered before this connect; what follows gets `next` and above.
+        next: this.nextIndex,
       },
       this.sequence.next(),
     );

@@ -463,7 +463,7 @@ test("a birth with a new session is reported as online even when the database st
   const w = await watcher(f.brokerUrl, "gh/none");
   t.teardown(() => void w.client.end(true));
   const birth = (session: number, seq: number) =>
-    Buffer.from(signPublication(nodeCrypto, f.deviceKey, "birth", { device: DEVICE, seq, session, firmware: "1", patch: 0, epoch: 0, doors: [], dropped: {} }));
+    Buffer.from(signPublication(nodeCrypto, f.deviceKey, "birth", { device: DEVICE, seq, session, firmware: "1", patch: 0, epoch: 0, doors: [], dropped: {}, stream: 5, next: 0 }));
   await w.client.publishAsync(`gh/${DEVICE}/birth`, birth(5, 6), { qos: 1 });
   await until("online", () => f.activity.some((a) => a.type === "online"));
   // The server stops while the device is online, and never sees its death. A new server, on the same

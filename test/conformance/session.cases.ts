@@ -343,4 +343,44 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(lenient.state.target, 25, "requireCommandExpiry: false accepts a command without exp");
     },
   },
+  {
+    name: "session: results, telemetry and events are numbered per boot without a gap; births name the stream and the next index",
+    run(env) {
+      const storage = new MemoryStore();
+      const { device, transport, timers, door } = makeDevice(env, storage);
+      device.start();
+      transport.handlers?.onConnected(false);
+      const firstBirth = open(env, "birth", transport.ofKind("birth")[0]);
+      const stream = firstBirth.get("stream") as number;
+      checkEqual(firstBirth.get("next"), 0, "nothing numbered before the first connect");
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 21), 1, false); // telemetry + result
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 2, 99), 1, false); // event + result
+      door.write("target", 23); // telemetry
+      transport.ackAll();
+      transport.handlers?.onClosed("link lost");
+      door.write("target", 24); // numbered while offline: queued
+      door.write("target", 25);
+      timers.fireAll();
+      transport.handlers?.onConnected(false);
+      const numbered = (sent: Sent[]) =>
+        sent.filter((s) => kindOf(s) !== "birth" && kindOf(s) !== "death").map((s) => open(env, kindOf(s), s)).map((b) => [b.get("stream"), b.get("index")] as [number, number]);
+      const secondBirth = open(env, "birth", transport.ofKind("birth")[0]);
+      checkEqual(secondBirth.get("stream"), stream, "a reconnect keeps the stream");
+      checkEqual(secondBirth.get("next"), 7, "the birth announces the 7 publications numbered so far");
+      checkEqual(kindOf(transport.sent[0]), "birth", "the birth goes out before the queued ones");
+      checkEqual(numbered(transport.sent).map(([, i]) => i).join(","), "5,6", "then the queued ones, in order, below next");
+      check(numbered(transport.sent).every(([s]) => s === stream), "all in the same stream");
+      check(stream === firstBirth.get("session"), `the stream is the boot's first seq (${stream})`);
+
+      // A restart on the same storage: a new stream, numbered from 0 again.
+      const again = makeDevice(env, storage);
+      again.device.start();
+      again.transport.handlers?.onConnected(false);
+      const thirdBirth = open(env, "birth", again.transport.ofKind("birth")[0]);
+      check((thirdBirth.get("stream") as number) > stream, `a new boot starts a new stream (${thirdBirth.get("stream")} > ${stream})`);
+      checkEqual(thirdBirth.get("next"), 0, "from 0");
+      again.door.write("target", 22);
+      checkEqual(numbered(again.transport.sent).map(([s, i]) => `${s === thirdBirth.get("stream")}:${i}`).join(","), "true:0", "the first publication of the boot is index 0");
+    },
+  },
 ];
