@@ -48,7 +48,7 @@ import { checkDeviceIdInput, checkDeviceKey, loadIdentities } from "../client/id
 import { toJson } from "../client/json";
 import { checkTopicLevel, connectMqtt, endMqtt, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
-import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
+import { describeRanges, isStreamState, PublicationGaps, rangesOf, type GapReport } from "./gaps";
 import { startHttp } from "./http";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
 import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent, type ResultRow, type TelemetryRow } from "./store";
@@ -65,6 +65,8 @@ export const MAX_RELAY_TIMEOUT_MS = 120_000;
 export const MAX_PUBLICATION_BYTES = 64 * 1024;
 /** The MQTT 5 Maximum Packet Size the server announces: a publication, its topic and headers. */
 export const MAX_PACKET_BYTES = MAX_PUBLICATION_BYTES + 1024;
+/** Most dropped-index ranges a birth may list (devices list at most 16). */
+const MAX_DROPPED_RANGES = 64;
 /** Relayed commands waiting for their result at once (each holds an HTTP request open). */
 export const MAX_PENDING_RELAYS = 1000;
 /** A batch ends after this many messages or this much time, so the event loop gets back to I/O. */
@@ -151,6 +153,7 @@ function malformed(kind: PublicationKind, body: CborMap): string | undefined {
     case "birth": {
       if (!isUint(get("session"))) return "birth session is not an unsigned integer";
       if (!isUint(get("stream")) || !isUint(get("next"))) return "birth stream or next is not an unsigned integer";
+      if (rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) === undefined) return `birth droppedRanges is not a list of at most ${MAX_DROPPED_RANGES} index ranges`;
       if (!isText(get("firmware"), 64)) return "birth firmware is not text";
       if (!isUint(get("patch")) || !isUint(get("epoch"))) return "birth patch or epoch is not an unsigned integer";
       if (!Array.isArray(get("doors"))) return "birth doors is not an array";
@@ -638,8 +641,7 @@ export class FleetServer {
           doors: toJson(get("doors")),
           dropped: toJson(get("dropped")),
         });
-        const dropped = [...(get("dropped") as CborMap).values()].reduce<number>((sum, n) => sum + (n as number), 0);
-        this.recordGaps(this.gaps.birth(device, stream, get("next") as number, dropped, now));
+        this.recordGaps(this.gaps.birth(device, stream, get("next") as number, rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) ?? [], now));
         if (newer) this.watchConnect(device, stream, session, now);
         return;
       }
@@ -737,24 +739,22 @@ export class FleetServer {
 
   private recordGaps(reports: GapReport[]): void {
     for (const r of reports) {
-      const where = `stream ${r.stream}, index ${describeRanges(r.ranges, r.count)}`;
-      const why = r.reason === "restarted" ? "the device restarted before they arrived" : `overdue by more than ${this.options.gapGraceMs ?? 10_000} ms`;
-      const lost = r.count - r.droppedByDevice;
-      if (r.droppedByDevice > 0) {
-        this.directEvent(
-          r.device,
-          "publications-dropped",
-          `${r.droppedByDevice} of ${r.count} publication(s) not received (${where}) were dropped by the device's own offline queue, as its birth reported`,
-          r.ranges[0][0],
-        );
+      const total = r.missing.count + r.dropped.count;
+      if (r.dropped.count > 0) {
+        const what =
+          r.reason === "reported-late"
+            ? `${r.dropped.count} publication(s) recorded as missing before (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`
+            : `${r.dropped.count} of ${total} publication(s) not received (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`;
+        this.directEvent(r.device, "publications-dropped", `${what} were dropped by the device's own offline queue, as its birth reports`, r.dropped.ranges[0][0]);
       }
-      if (lost > 0) {
+      if (r.missing.count > 0) {
         this.lastMissing.set(r.device, Date.now());
+        const why = r.reason === "restarted" ? "the device restarted before they arrived" : `overdue by more than ${this.options.gapGraceMs ?? 10_000} ms`;
         this.directEvent(
           r.device,
           "publications-missing",
-          `${lost} of ${r.count} publication(s) never arrived (${where}; ${why}): lost between the device and this server (a broker queue or size limit, or this server's ingest queue)`,
-          r.ranges[0][0],
+          `${r.missing.count} of ${total} publication(s) never arrived (stream ${r.stream}, index ${describeRanges(r.missing.ranges, r.missing.count)}; ${why}): lost between the device and this server (a broker queue or size limit, or this server's ingest queue)`,
+          r.missing.ranges[0][0],
         );
       }
     }

@@ -1,10 +1,10 @@
 // Detecting lost publications (docs/protocol.md section 4, "Publication streams"). Every result,
 // telemetry and event a device publishes carries `stream` (the boot it was made in) and `index` (0, 1,
-// 2, ... within that boot, with no number skipped); every birth carries the stream and `next`, the index
-// the device will give its next publication. So the server knows which indices exist, and an index that
-// does not arrive is a publication lost on its way: dropped by the device's own offline queue (counted in
-// the birth's `dropped`), by the broker (a full queue for the server's session, a size limit), or by the
-// server's ingest queue.
+// 2, ... within that boot, with no number skipped); every birth carries the stream, `next` (the index
+// the device gives its next publication) and `droppedRanges` (the indices its own offline queue dropped).
+// So the server knows which indices exist, and one that does not arrive is a publication lost: by the
+// device's queue (it says so), or on the way (a full broker queue for the server's session, a size limit,
+// the server's own ingest queue).
 //
 // What is normal and must not count as a loss:
 // - arrival out of order: the offline queue is sent after the new birth, so a birth's `next` announces
@@ -21,6 +21,9 @@
 //
 // The state is plain data (StreamState), stored with the device by the caller so a restart keeps it.
 
+/** Inclusive [first, last] ranges of indices, ascending and disjoint. */
+export type Ranges = [number, number][];
+
 export interface StreamState {
   /** The boot whose indices are followed (the device's first `seq` of that boot). */
   stream: number;
@@ -32,22 +35,25 @@ export interface StreamState {
   received: number[];
   /** When the server learned that indices below `known` exist: [known, ms], ascending. */
   marks: [number, number][];
-  /** Publications the device reported dropping from its offline queue in this stream (its birth's `dropped`). */
-  droppedReported: number;
-  /** Of those, how many declared gaps were already attributed to them. */
-  droppedAccounted: number;
+  /** The indices the device reported dropping from its offline queue (its latest birth's droppedRanges). */
+  deviceDropped: Ranges;
+  /** Indices declared missing (the most recent ranges): a later birth may show the device dropped them. */
+  declaredMissing: Ranges;
 }
 
 export interface GapReport {
   device: string;
   stream: number;
-  /** The missing indices as inclusive ranges, ascending. */
-  ranges: [number, number][];
-  count: number;
-  /** How many of `count` the device's own offline queue dropped, as it reported (counts, not identities). */
-  droppedByDevice: number;
-  /** "overdue": not arrived within the grace period; "restarted": the device began a new stream first. */
-  reason: "overdue" | "restarted";
+  /** Indices lost on the way: neither received nor reported dropped by the device. */
+  missing: { ranges: Ranges; count: number };
+  /** Indices not received that the device's own offline queue dropped, as its birth reported. */
+  dropped: { ranges: Ranges; count: number };
+  /**
+   * "overdue": not arrived within the grace period; "restarted": the device began a new stream first;
+   * "reported-late": a birth now lists as dropped by the device indices declared missing before (a drop
+   * while connected is reported with the next birth); only `dropped` is set.
+   */
+  reason: "overdue" | "restarted" | "reported-late";
 }
 
 export interface GapOptions {
@@ -57,10 +63,14 @@ export interface GapOptions {
   maxPending?: number;
 }
 
-/** Most ranges listed in one report; the count covers them all. */
+/** Most ranges listed in a report; the counts cover them all. */
 const MAX_RANGES = 32;
 /** Marks kept per device; older ones are merged into the next (which only delays a declaration). */
 const MAX_MARKS = 64;
+/** Declared-missing ranges remembered per device for a late report of the device's own drops. */
+const MAX_DECLARED = 64;
+/** Ranges taken from a birth's droppedRanges (the device sends at most 16). */
+const MAX_DEVICE_RANGES = 64;
 
 export class PublicationGaps {
   private readonly states = new Map<string, StreamState>();
@@ -76,7 +86,13 @@ export class PublicationGaps {
 
   /** Restores a stored state; its marks count from `now` (the server was away: what was overdue then may still come). */
   restore(device: string, state: StreamState, now: number): void {
-    this.states.set(device, { ...state, received: [...state.received], marks: state.marks.map(([known]) => [known, now] as [number, number]) });
+    this.states.set(device, {
+      ...state,
+      received: [...state.received],
+      marks: state.marks.map(([known]) => [known, now] as [number, number]),
+      deviceDropped: copyRanges(state.deviceDropped),
+      declaredMissing: copyRanges(state.declaredMissing),
+    });
   }
 
   /** Gives every pending mark a fresh start (after the server's own connection to the broker came back). */
@@ -100,8 +116,8 @@ export class PublicationGaps {
     return devices;
   }
 
-  /** A verified birth: the stream it belongs to, its `next`, and the device's offline-queue drops since boot. */
-  birth(device: string, stream: number, next: number, droppedTotal: number, now: number): GapReport[] {
+  /** A verified birth: its stream, its `next`, and the indices the device reported dropping in that stream. */
+  birth(device: string, stream: number, next: number, droppedRanges: Ranges, now: number): GapReport[] {
     const reports: GapReport[] = [];
     let state = this.states.get(device);
     if (state && stream < state.stream) return reports; // a birth of an earlier boot, arriving late
@@ -114,7 +130,12 @@ export class PublicationGaps {
       state = fresh(stream, 0);
       this.states.set(device, state);
     }
-    state.droppedReported = Math.max(state.droppedReported, droppedTotal);
+    state.deviceDropped = normalize(droppedRanges.slice(-MAX_DEVICE_RANGES));
+    const late = intersect(state.declaredMissing, state.deviceDropped);
+    if (late.length > 0) {
+      state.declaredMissing = subtract(state.declaredMissing, late);
+      reports.push({ device, stream, missing: { ranges: [], count: 0 }, dropped: { ranges: late.slice(0, MAX_RANGES), count: countOf(late) }, reason: "reported-late" });
+    }
     this.learn(state, next, now);
     this.changed.add(device);
     return reports;
@@ -176,34 +197,37 @@ export class PublicationGaps {
     return report ? [report] : [];
   }
 
-  /** Declares the indices in [below, limit) not received as missing, and moves past them. */
+  /** Declares the indices in [below, limit) not received, split by what the device reported dropping, and moves past them. */
   private declare(device: string, state: StreamState, limit: number, reason: GapReport["reason"]): GapReport | undefined {
-    const ranges: [number, number][] = [];
-    let count = 0;
+    const holes: Ranges = [];
     let from = state.below;
     let i = 0;
     while (from < limit) {
       while (i < state.received.length && state.received[i] < from) i++;
       const next = i < state.received.length ? Math.min(state.received[i], limit) : limit;
-      if (next > from) {
-        count += next - from;
-        if (ranges.length < MAX_RANGES) ranges.push([from, next - 1]);
-      }
+      if (next > from) holes.push([from, next - 1]);
       from = next + 1;
     }
     state.below = Math.max(state.below, limit);
     state.received = state.received.filter((index) => index >= state.below);
     advance(state);
     state.marks = state.marks.filter(([known]) => known > state.below);
-    if (count === 0) return undefined;
-    const droppedByDevice = Math.min(count, state.droppedReported - state.droppedAccounted);
-    state.droppedAccounted += droppedByDevice;
-    return { device, stream: state.stream, ranges, count, droppedByDevice, reason };
+    if (holes.length === 0) return undefined;
+    const dropped = intersect(holes, state.deviceDropped);
+    const missing = subtract(holes, dropped);
+    state.declaredMissing = [...state.declaredMissing, ...missing].slice(-MAX_DECLARED);
+    return {
+      device,
+      stream: state.stream,
+      missing: { ranges: missing.slice(0, MAX_RANGES), count: countOf(missing) },
+      dropped: { ranges: dropped.slice(0, MAX_RANGES), count: countOf(dropped) },
+      reason,
+    };
   }
 }
 
 function fresh(stream: number, below: number): StreamState {
-  return { stream, below, known: below, received: [], marks: [], droppedReported: 0, droppedAccounted: 0 };
+  return { stream, below, known: below, received: [], marks: [], deviceDropped: [], declaredMissing: [] };
 }
 
 /** Moves `below` over the received indices that continue it. */
@@ -227,10 +251,57 @@ function insertSorted(list: number[], value: number): void {
   if (list[lo] !== value) list.splice(lo, 0, value);
 }
 
-/** "12-15, 20" */
-export function describeRanges(ranges: [number, number][], count: number): string {
+function copyRanges(ranges: Ranges): Ranges {
+  return ranges.map(([a, b]) => [a, b]);
+}
+
+/** Sorted, merged, well-formed ranges (what a birth sends is checked, not trusted to be tidy). */
+function normalize(ranges: Ranges): Ranges {
+  const sorted = ranges.filter(([a, b]) => a <= b).sort((x, y) => x[0] - y[0]);
+  const out: Ranges = [];
+  for (const [a, b] of sorted) {
+    const last = out[out.length - 1];
+    if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** The parts of `a` inside `b` (both sorted and disjoint). */
+function intersect(a: Ranges, b: Ranges): Ranges {
+  const out: Ranges = [];
+  let j = 0;
+  for (const [from, to] of a) {
+    while (j < b.length && b[j][1] < from) j++;
+    for (let k = j; k < b.length && b[k][0] <= to; k++) out.push([Math.max(from, b[k][0]), Math.min(to, b[k][1])]);
+  }
+  return out;
+}
+
+/** The parts of `a` outside `b` (both sorted and disjoint). */
+function subtract(a: Ranges, b: Ranges): Ranges {
+  const out: Ranges = [];
+  let j = 0;
+  for (const [from, to] of a) {
+    let start = from;
+    while (j < b.length && b[j][1] < from) j++;
+    for (let k = j; k < b.length && b[k][0] <= to; k++) {
+      if (b[k][0] > start) out.push([start, b[k][0] - 1]);
+      start = Math.max(start, b[k][1] + 1);
+    }
+    if (start <= to) out.push([start, to]);
+  }
+  return out;
+}
+
+function countOf(ranges: Ranges): number {
+  return ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
+}
+
+/** "12-15, 20", and how many more when the list was cut. */
+export function describeRanges(ranges: Ranges, count: number): string {
   const listed = ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(", ");
-  const shown = ranges.reduce((n, [a, b]) => n + b - a + 1, 0);
+  const shown = countOf(ranges);
   return shown < count ? `${listed} and ${count - shown} more` : listed;
 }
 
@@ -238,17 +309,30 @@ export function describeRanges(ranges: [number, number][], count: number): strin
 export function isStreamState(value: unknown): value is StreamState {
   const s = value as StreamState;
   const uint = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  const pairs = (list: unknown) => Array.isArray(list) && list.every((m) => Array.isArray(m) && m.length === 2 && uint(m[0]) && uint(m[1]));
   return (
     s !== null &&
     typeof s === "object" &&
     uint(s.stream) &&
     uint(s.below) &&
     uint(s.known) &&
-    uint(s.droppedReported) &&
-    uint(s.droppedAccounted) &&
     Array.isArray(s.received) &&
     s.received.every(uint) &&
-    Array.isArray(s.marks) &&
-    s.marks.every((m) => Array.isArray(m) && m.length === 2 && uint(m[0]) && uint(m[1]))
+    pairs(s.marks) &&
+    pairs(s.deviceDropped) &&
+    pairs(s.declaredMissing)
   );
+}
+
+/** A birth's droppedRanges as the wire carries it, or undefined when it is not a list of index pairs. */
+export function rangesOf(value: unknown, max: number): Ranges | undefined {
+  if (!Array.isArray(value) || value.length > max) return undefined;
+  const out: Ranges = [];
+  for (const item of value) {
+    if (!Array.isArray(item) || item.length !== 2) return undefined;
+    const [a, b] = item as unknown[];
+    if (typeof a !== "number" || typeof b !== "number" || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b < a) return undefined;
+    out.push([a, b]);
+  }
+  return out;
 }
