@@ -217,6 +217,7 @@ export const sessionCases: ConformanceCase[] = [
       // The drop report itself takes a place in the full queue: the oldest telemetry makes room. The
       // report is made before the birth is signed, so the birth counts that drop too.
       checkEqual((birth.get("dropped") as CborMap).get("telemetry"), 4, "the birth reports every drop");
+      checkEqual(JSON.stringify(birth.get("droppedRanges")), "[[0,3]]", "and which indices they were");
       const values = transport.ofKind("telemetry").map((s) => open(env, "telemetry", s).get("data"));
       checkEqual(values.join(","), "25,26,27", "the newest, in order");
       checkEqual(device.dropped.telemetry, 4, "that drop is counted too");
