@@ -28,7 +28,7 @@ import { signCommand } from "../../sdk/command/sender";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, fail } from "../../sdk/errors";
 import { nodeCrypto } from "../../ports/node/crypto";
-import { checkTopicLevel, connectMqtt, endMqtt } from "./mqtt";
+import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } from "./mqtt";
 import { awaitResult, openPublication, resultTopic, ResultRouter, type CommandReply, type SilenceFacts } from "./results";
 import { nextSequence } from "./sequence";
 
@@ -86,6 +86,8 @@ export class CommandClient {
       clean: true,
       clientId: options.clientId,
       connectTimeoutMs: options.connectTimeoutMs,
+      // Results, births and deaths only: anything larger is not one, and the broker keeps it.
+      maxPacketBytes: PUBLICATION_PACKET_BYTES,
       onMessage: (topic, payload) => {
         if (client) client.message(topic, payload);
         else pending.push([topic, payload]);

@@ -27,6 +27,13 @@ export interface MqttConnectOptions {
   onConnection?(up: boolean): void;
 }
 
+/**
+ * The Maximum Packet Size the host tools announce when they read device publications (MQTT 5): a
+ * publication's payload is at most 32 KiB (PUBLICATION_LIMITS) in a COSE_Sign1 of a few hundred bytes
+ * more; 64 KiB plus room for the topic and headers leaves a margin, and nothing larger is ever sent.
+ */
+export const PUBLICATION_PACKET_BYTES = 65 * 1024;
+
 /** The topic levels an id or door may use in a topic: no separators, no wildcards, no control characters. */
 export function checkTopicLevel(value: string, what: string): string {
   // eslint-disable-next-line no-control-regex

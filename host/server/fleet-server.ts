@@ -46,7 +46,7 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
 import { checkDeviceIdInput, checkDeviceKey, loadIdentities } from "../client/identities";
 import { toJson } from "../client/json";
-import { checkTopicLevel, connectMqtt, endMqtt, speaksMqtt5 } from "../client/mqtt";
+import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, rangesOf, type GapReport } from "./gaps";
 import { startHttp } from "./http";
@@ -63,8 +63,6 @@ export const MAX_RELAY_TIMEOUT_MS = 120_000;
  * (32 KiB) inside a COSE_Sign1 of a few hundred bytes more. Larger ones are refused unread.
  */
 export const MAX_PUBLICATION_BYTES = 64 * 1024;
-/** The MQTT 5 Maximum Packet Size the server announces: a publication, its topic and headers. */
-export const MAX_PACKET_BYTES = MAX_PUBLICATION_BYTES + 1024;
 /** Most dropped-index ranges a birth may list (devices list at most 16). */
 const MAX_DROPPED_RANGES = 64;
 /** Relayed commands waiting for their result at once (each holds an HTTP request open). */
@@ -277,7 +275,7 @@ export class FleetServer {
       clean: false,
       clientId: this.options.clientId ?? DEFAULT_SERVER_CLIENT_ID,
       connectTimeoutMs: this.options.connectTimeoutMs,
-      maxPacketBytes: MAX_PACKET_BYTES,
+      maxPacketBytes: PUBLICATION_PACKET_BYTES,
       onMessage: (topic, payload, retain) => this.receive(topic, payload, retain),
       onStatus: (status) => this.log(`broker: ${status}`),
       onConnection: (up) => {
@@ -288,7 +286,7 @@ export class FleetServer {
     });
     const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${TOPIC_OF_KIND[kind]}`);
     await this.mqtt.subscribeAsync(topics, { qos: 1 });
-    const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${MAX_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
+    const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${PUBLICATION_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
