@@ -223,6 +223,8 @@ export class FleetServer {
   /** When the server's own broker connection last went down (a device reconnecting then is explained). */
   private lastBrokerDrop = 0;
   private drainScheduled = false;
+  /** Set once the broker connection is closed on stop(): nothing more is taken in. */
+  private ingestClosed = false;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private mqtt: MqttClient | undefined;
   private http: Server | undefined;
@@ -310,7 +312,10 @@ export class FleetServer {
         http.closeAllConnections();
       });
     }
+    // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
+    // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
+    this.ingestClosed = true;
     // What the broker handed over is stored before the database closes.
     if (this.store.db.open) {
       while (this.queue.size > 0) this.drainBatch();
@@ -495,7 +500,7 @@ export class FleetServer {
 
   /** One message from the broker: sorted into the ingest queue, nothing more (MQTT.js acknowledges it on return). */
   private receive(topic: string, payload: Uint8Array, retain: boolean): void {
-    if (this.stopped) return;
+    if (this.ingestClosed) return;
     const levels = topic.split("/");
     if (levels.length !== 3 || levels[0] !== this.prefix || levels[1].length === 0 || !KIND_OF_SUFFIX.has(levels[2])) return;
     const device = levels[1];
@@ -507,7 +512,7 @@ export class FleetServer {
       item.payload = new Uint8Array(0);
     }
     this.queue.push(this.keys.has(device) ? device : "", item);
-    if (!this.drainScheduled) {
+    if (!this.drainScheduled && !this.stopped) {
       this.drainScheduled = true;
       setImmediate(() => this.drain());
     }
