@@ -146,13 +146,16 @@ test.serial("send --server: relayed by the fleet server, verified locally or by 
 });
 
 test.serial("send: errors are one line with a stable code", async (t) => {
-  const [offline, viaServer, usage, badJson, unknown] = await Promise.all([
+  const [offline, viaServer, usage, badJson, unknown, badExpiry] = await Promise.all([
     gatehouse(t, "send", "--device", "ghost", "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--timeout", "300"),
     gatehouse(t, "send", "--device", "ghost", "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--server", serverUrl),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--broker", broker.url),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "write.target", "--args", "{oops", "--key", operatorKeyPath, "--broker", broker.url),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", "mqtt://127.0.0.1:1"),
+    gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--expires", "0"),
   ]);
+  t.is(badExpiry.code, 2);
+  t.is(badExpiry.stderr, "gatehouse send: error usage: --expires must be a number of seconds from 1 to 31536000, or never\n");
   t.is(offline.code, 1);
   // The timeout says what is known, and only that: the broker took the command, nothing announced the
   // device, and the command expires (60 s by default).

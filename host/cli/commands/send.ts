@@ -80,7 +80,11 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
   if (values["device-key"] !== undefined && values.identities !== undefined) usageError("give at most one of --device-key and --identities");
   const timeoutMs = positiveInt(values.timeout, "--timeout", 10_000, 120_000) as number;
-  const expiresInSeconds = values.expires === "never" ? null : (positiveInt(values.expires, "--expires", DEFAULT_COMMAND_EXPIRY_SECONDS, 86_400 * 365) as number);
+  const maxExpiry = 86_400 * 365;
+  if (values.expires !== undefined && values.expires !== "never" && !(/^\d{1,9}$/.test(values.expires) && Number(values.expires) >= 1 && Number(values.expires) <= maxExpiry)) {
+    usageError(`--expires must be a number of seconds from 1 to ${maxExpiry}, or never`);
+  }
+  const expiresInSeconds = values.expires === "never" ? null : values.expires === undefined ? DEFAULT_COMMAND_EXPIRY_SECONDS : Number(values.expires);
   const args = values.args === undefined ? undefined : jsonTextToCbor(values.args, "--args");
 
   const { checkTopicLevel } = await import("../../client/mqtt");
