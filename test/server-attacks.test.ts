@@ -76,7 +76,7 @@ test("a client that takes a device's session over is recorded as session-takeove
   const sent = Date.now();
   const error = await t.throwsAsync(operator.send({ device: id, door: "counter", op: "invoke.hit", args: 5, deviceKey: publicKey(key), timeoutMs: 500, expiresInSeconds }));
   t.is(errorCode(error), "no-result");
-  t.regex(error?.message ?? "", /The device's retained birth and death \(verified\) says the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session/);
+  t.regex(error?.message ?? "", /According to the device's latest birth and death \(verified\), the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session/);
   // A thief takes the session and with it the queued command (MQTT.js acknowledges it).
   let stolen: Buffer | undefined;
   const thief = mqtt(broker.url, { clientId: id, clean: false });

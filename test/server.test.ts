@@ -241,7 +241,7 @@ test("POST /api/commands relays a signed command and returns the verified result
   // What the server knows, and only that: the broker took it, the device's verified death, the expiry.
   t.regex(
     lost.json.error.message,
-    /^no result from thermo-1 within 300 ms\. The broker acknowledged the command; nothing says whether it reached the device\. The server's record of the device's verified births and deaths says the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session .* The command expires at \S+Z: delivered later, a device with trusted time refuses it \(expired\)\.$/,
+    /^no result from thermo-1 within 300 ms\. The broker acknowledged the command; nothing says whether it reached the device\. According to the server's record of the device's verified births and deaths, the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session .* The command expires at \S+Z: delivered later, a device with trusted time refuses it \(expired\)\.$/,
   );
   const unanswered = await until("the unanswered command recorded", () => f.server.events({ device: DEVICE }).find((e) => e.code === "command-unanswered"));
   t.like(unanswered, { source: "server", allowed: false });

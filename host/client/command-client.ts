@@ -18,7 +18,7 @@
 // Every command carries an expiry (60 s after issue by default; expiresInSeconds: null leaves it out):
 // a command held back by the broker or by a client that took the device's session over is refused once
 // it has expired (devices with trusted time also refuse commands without one: "expiry-missing"). The
-// client also follows the device's retained birth and death, so that a timeout can say what is known of
+// client also follows the device's birth and death (retained and live), so that a timeout can say what is known of
 // the device's connection instead of guessing (explainSilence in results.ts).
 
 import type { MqttClient } from "mqtt";
@@ -198,8 +198,8 @@ export class CommandClient {
     };
     const birth = sessionOf("birth", announced?.birth);
     const death = sessionOf("death", announced?.death);
-    const source = `The device's retained birth and death (${deviceKey ? "verified" : "UNVERIFIED: no device key"})`;
-    if (birth === undefined && death === undefined) return { online: undefined, source: "No valid retained birth or death of the device" };
+    const source = `the device's latest birth and death (${deviceKey ? "verified" : "UNVERIFIED: no device key"})`;
+    if (birth === undefined && death === undefined) return { online: undefined, source: "no valid birth or death of the device arrived, retained or live" };
     if (birth !== undefined && (death === undefined || birth > death)) return { online: true, session: birth, source };
     return { online: false, session: death, source };
   }

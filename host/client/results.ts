@@ -97,8 +97,9 @@ export interface SilenceFacts {
   /** The command's expiry claim, seconds since the epoch; undefined: it has none. */
   expiresAt?: number;
   /**
-   * The device's connection as last announced, and who said so (e.g. "its retained birth (verified)");
-   * online undefined: nothing is known.
+   * The device's connection as last announced, and where that comes from (e.g. "the device's latest
+   * birth and death (verified)", read as "according to ..."); online undefined: nothing is known, and
+   * `source` says what was looked at.
    */
   device?: { online: boolean | undefined; session?: number; source: string };
   /** Further facts, each a sentence (e.g. a suspected session takeover the server recorded). */
@@ -118,15 +119,15 @@ export function explainSilence(f: SilenceFacts): string {
   const session = f.device?.session;
   if (f.device?.online === true) {
     parts.push(
-      `${f.device.source} says the device is connected${session !== undefined ? ` (session ${session})` : ""}. The command may have been dropped by the broker (a full queue for the device's session: max_queued_messages), ` +
+      `According to ${f.device.source}, the device is connected${session !== undefined ? ` (session ${session})` : ""}. The command may have been dropped by the broker (a full queue for the device's session: max_queued_messages), ` +
         "taken by another client connected with the device's client id, or refused before its signature was checked with the result suppressed by the device's event rate limit; or the result was lost on its way back.",
     );
   } else if (f.device?.online === false) {
     parts.push(
-      `${f.device.source} says the device is offline${session !== undefined ? ` (its session ${session} ended)` : ""}. The broker delivers the command when the device reconnects only if it still holds the device's persistent session and has room in its queue (max_queued_messages).`,
+      `According to ${f.device.source}, the device is offline${session !== undefined ? ` (its session ${session} ended)` : ""}. The broker delivers the command when the device reconnects only if it still holds the device's persistent session and has room in its queue (max_queued_messages).`,
     );
   } else {
-    parts.push(`${f.device?.source ?? "Nothing"} tells whether the device is connected. The device may be offline, or the command or its result may have been dropped by the broker (a full queue: max_queued_messages).`);
+    parts.push(`Nothing tells whether the device is connected (${f.device?.source ?? "nothing was looked at"}). The device may be offline, or the command or its result may have been dropped by the broker (a full queue: max_queued_messages).`);
   }
   if (f.expiresAt !== undefined) parts.push(`The command expires at ${new Date(f.expiresAt * 1000).toISOString()}: delivered later, a device with trusted time refuses it (expired).`);
   else parts.push("The command has no expiry: delivered later, it may still run.");

@@ -413,8 +413,8 @@ export class FleetServer {
     const known = row !== undefined && (row.session !== null || row.deathSession !== null);
     return {
       device: known
-        ? { online: row.online, session: (row.online ? row.session : row.deathSession) ?? undefined, source: "The server's record of the device's verified births and deaths" }
-        : { online: undefined, source: "No birth or death the server received" },
+        ? { online: row.online, session: (row.online ? row.session : row.deathSession) ?? undefined, source: "the server's record of the device's verified births and deaths" }
+        : { online: undefined, source: "the server has received no birth or death of it" },
       notes,
     };
   }
