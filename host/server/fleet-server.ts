@@ -459,8 +459,8 @@ export class FleetServer {
   }
 
   /** A server event that is not rate-limited: derived from verified publications or counted losses. */
-  private directEvent(device: string, code: string, detail: string, seq: number | null = null): void {
-    this.appendEvent({ ...serverEventRow(device, code, detail.slice(0, 1024), 0, null, null, null), seq });
+  private directEvent(device: string, code: string, detail: string): void {
+    this.appendEvent(serverEventRow(device, code, detail.slice(0, 1024), 0, null, null, null));
   }
 
   private appendEvent(event: NewEvent): void {
@@ -748,7 +748,7 @@ export class FleetServer {
           r.reason === "reported-late"
             ? `${r.dropped.count} publication(s) recorded as missing before (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`
             : `${r.dropped.count} of ${total} publication(s) not received (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`;
-        this.directEvent(r.device, "publications-dropped", `${what} were dropped by the device's own offline queue, as its birth reports`, r.dropped.ranges[0][0]);
+        this.directEvent(r.device, "publications-dropped", `${what} were dropped by the device's own offline queue, as its birth reports`);
       }
       if (r.missing.count > 0) {
         this.lastMissing.set(r.device, Date.now());
@@ -757,7 +757,6 @@ export class FleetServer {
           r.device,
           "publications-missing",
           `${r.missing.count} of ${total} publication(s) never arrived (stream ${r.stream}, index ${describeRanges(r.missing.ranges, r.missing.count)}; ${why}): lost between the device and this server (a broker queue or size limit, or this server's ingest queue)`,
-          r.missing.ranges[0][0],
         );
       }
     }
