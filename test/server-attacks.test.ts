@@ -100,6 +100,35 @@ test("a client that takes a device's session over is recorded as session-takeove
   t.deepEqual(executions, [], "not executed");
 });
 
+test("a death the server did not expect (an older session ending after a newer one began) is recorded as session-takeover", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: unique("attack-server") });
+  t.teardown(() => server.stop());
+  const id = "two-at-once";
+  const key = generateDeviceKey(id);
+  server.registerDevice(id, publicKey(key));
+  const sign = (kind: "birth" | "death", session: number, seq: number) =>
+    Buffer.from(
+      signPublication(nodeCrypto, key, kind, kind === "birth" ? { device: id, seq, session, firmware: "f", patch: 0, epoch: 0, doors: [], dropped: {}, droppedRanges: [], stream: 100, next: 0 } : { device: id, seq, session }),
+    );
+  const client = mqtt(broker.url);
+  t.teardown(() => void client.end(true));
+  await until("connected", () => client.connected);
+  // Session 100 connects; session 110 of the same boot connects while 100 is still up (no death); then
+  // 100's will arrives: two connections under one client id.
+  await client.publishAsync(`gh/${id}/birth`, sign("birth", 100, 101), { qos: 1 });
+  await client.publishAsync(`gh/${id}/birth`, sign("birth", 110, 111), { qos: 1 });
+  await client.publishAsync(`gh/${id}/death`, sign("death", 100, 100), { qos: 1 });
+  const events = await until("two takeover events", () => {
+    const rows = server.events({ device: id }).filter((e) => e.code === "session-takeover");
+    return rows.length === 2 && rows;
+  });
+  t.regex(events[0].detail ?? "", /^session 110 replaced session 100 of the same boot, whose connection ended without its will/);
+  t.is(events[1].detail, "the death of session 100 arrived while session 110 was current: two connections used the device's client id at the same time.");
+  t.true(server.devices()[0].online, "session 110 is still the current one");
+});
+
 test("100 MiB publications on a birth and an events topic are refused by size before the server buffers them", async (t) => {
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());

@@ -653,6 +653,11 @@ export class FleetServer {
         this.store.applyDeath(device, session);
         const connection = this.connections.get(device);
         if (connection && connection.session === session) connection.ended = true;
+        else if (connection && session < connection.session && this.lastBrokerDrop < connection.at) {
+          // A death the server did not expect: an older connection under the device's client id ended
+          // after a newer one had begun, so two were up at once.
+          this.takeover(device, `the death of session ${session} arrived while session ${connection.session} was current: two connections used the device's client id at the same time.`);
+        }
         return;
       }
       case "telemetry":
@@ -712,7 +717,9 @@ export class FleetServer {
    * replaced the previous one without its will being published, or many connections in a short time,
    * mean the device's client id was used by another client too (a takeover) — or that the device lost its
    * link and came back before the broker noticed. Both are recorded as session-takeover, unless the
-   * server's own connection dropped meanwhile (a broker restart makes every device reconnect).
+   * server's own connection dropped meanwhile (a broker restart makes every device reconnect). A death
+   * of an older session arriving after a newer birth is one too (apply, "death"). A broker that publishes
+   * the will on a takeover makes a single one look like a short disconnect: only repeated connects show.
    */
   private watchConnect(device: string, stream: number, session: number, now: number): void {
     const previous = this.connections.get(device);
