@@ -30,7 +30,7 @@ export function signerFor(alg: SignatureAlgorithm): CoseKey {
 
 /** The benchmark command: write the setpoint's target (a role check, schema validation, a door event). */
 export function benchCommand(seq: number): Command {
-  return { device: DEVICE_ID, door: DOOR, op: "write.target", args: 22, seq, issuedAt: NOW_S };
+  return { device: DEVICE_ID, door: DOOR, op: "write.target", args: 22, seq, issuedAt: NOW_S, expiresAt: NOW_S + 60 };
 }
 
 export interface BenchDevice {

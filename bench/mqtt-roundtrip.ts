@@ -115,7 +115,7 @@ async function signedRoundTrip(latencies?: number[]): Promise<void> {
 }
 
 // The sizes the baseline copies: one command as CommandClient signs it, one result as the device signs it.
-const sampleCommand = signCommand(nodeCrypto, operatorKey, { device: DEVICE, door: DOOR, op: "read.target", seq: Date.now() * 1000, issuedAt: Math.floor(Date.now() / 1000) });
+const sampleCommand = signCommand(nodeCrypto, operatorKey, { device: DEVICE, door: DOOR, op: "read.target", seq: Date.now() * 1000, issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
 const sampleReply = await client.send({ device: DEVICE, door: DOOR, op: "read.target", deviceKey: devicePublic });
 const REQUEST_BYTES = sampleCommand.length;
 const RESPONSE_BYTES = sampleReply.result.length;

@@ -14,7 +14,7 @@
 // Error codes: identity-invalid (a bad id, a missing or malformed file, parts that do not fit together),
 // file-exists (writeIdentity over an existing identity without `force`), file (an I/O failure).
 
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { bytesEqual } from "../sdk/bytes";
 import { utf8 } from "../sdk/cbor/encode";
@@ -22,6 +22,7 @@ import { decodeKey, encodeKey, publicKey, type CoseKey, type SignatureAlgorithm 
 import { GatehouseError, fail } from "../sdk/errors";
 import { decodeTrust, encodeTrust, type TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
+import { nameTaken, privateFolder, readFileBounded, writeFileSafely } from "./files";
 
 export const DEVICE_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
 export const DEVICE_KEY_FILE = "device.key";
@@ -66,60 +67,37 @@ function systemReason(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? String((e as Error)?.message ?? e);
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Writes through a temporary file and a rename: a reader never sees half a key. */
-function writeFileAtomic(path: string, data: Uint8Array, mode: number): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(temp, data, { mode, flag: "w" });
-    chmodSync(temp, mode); // the umask may have narrowed or the file may have existed
-    renameSync(temp, path);
-  } catch (e) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created
-    }
-    fail("file", `cannot write ${path}: ${systemReason(e)}`);
-  }
-}
-
 /**
- * Writes DIR/<id>/{device.key, device.pub, trust.cbor}; returns the device folder. The folder is mode
- * 0700 and device.key 0600. An existing identity is refused (file-exists) unless `force`.
+ * Writes DIR/<id>/{device.key, device.pub, trust.cbor}; returns the device folder. The folder is made
+ * private (0700, also when it already existed; a symlink in its place is refused) and device.key is
+ * 0600. Each file goes through a fresh, randomly named temporary file created with O_EXCL and is
+ * renamed into place (host/files.ts): a planted symlink never receives the key, and a reader never sees
+ * half a key. An existing identity is refused (file-exists) unless `force`.
  */
 export function writeIdentity(dir: string, identity: Identity, options: { force?: boolean } = {}): string {
   checkIdentity(identity);
   const deviceDir = join(dir, identity.id);
   const paths = [DEVICE_KEY_FILE, DEVICE_PUB_FILE, TRUST_FILE].map((name) => join(deviceDir, name));
   if (!options.force) {
-    for (const path of paths) if (exists(path)) fail("file-exists", `${path} already exists (use --force to replace it)`);
+    for (const path of paths) if (nameTaken(path)) fail("file-exists", `${path} already exists (use --force to replace it)`);
   }
-  try {
-    mkdirSync(deviceDir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    fail("file", `cannot create ${deviceDir}: ${systemReason(e)}`);
-  }
-  writeFileAtomic(paths[0], encodeKey(identity.key, true), 0o600);
-  writeFileAtomic(paths[1], encodeKey(publicKey(identity.key), false), 0o644);
-  writeFileAtomic(paths[2], encodeTrust(identity.trust), 0o644);
+  privateFolder(deviceDir);
+  writeFileSafely(paths[0], encodeKey(identity.key, true), { replace: true, mode: 0o600 });
+  writeFileSafely(paths[1], encodeKey(publicKey(identity.key), false), { replace: true, mode: 0o644 });
+  writeFileSafely(paths[2], encodeTrust(identity.trust), { replace: true, mode: 0o644 });
   return deviceDir;
 }
 
+/** Largest identity file read: a key is about 100 bytes, a trust list about 100 per operator. */
+const MAX_IDENTITY_FILE = 1024 * 1024;
+
+/** Reads one part of an identity: bounded, and never through a symlink (a key file must be the file itself). */
 function readPart<T>(path: string, what: string, parse: (bytes: Uint8Array) => T): T {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = readFileBounded(path, { maxBytes: MAX_IDENTITY_FILE, noFollow: true });
   } catch (e) {
-    return fail("identity-invalid", `cannot read ${what} ${path}: ${systemReason(e)}`);
+    return fail("identity-invalid", `cannot read ${what}: ${(e as Error).message}`);
   }
   try {
     return parse(bytes);
@@ -153,5 +131,5 @@ export function listIdentities(dir: string): string[] {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     return fail("file", `cannot read ${dir}: ${systemReason(e)}`);
   }
-  return names.filter((name) => isDeviceId(name) && exists(join(dir, name, DEVICE_KEY_FILE))).sort();
+  return names.filter((name) => isDeviceId(name) && nameTaken(join(dir, name, DEVICE_KEY_FILE))).sort();
 }

@@ -44,6 +44,8 @@ export interface DeviceOptions {
   backoffMaxMs?: number;
   /** Report allowed attempts as security events too. */
   recordAllowed?: boolean;
+  /** Refuse commands without an expiry claim while the clock is trusted (default true; CommandReceiverOptions.requireExpiry). */
+  requireCommandExpiry?: boolean;
   eventsPerSecond?: number;
   eventBurst?: number;
   username?: string;
@@ -52,6 +54,8 @@ export interface DeviceOptions {
 }
 
 const KEY_PUBLICATION_SEQ = "pubseq";
+/** Ranges of dropped indices a birth lists (Device.droppedRanges). */
+const MAX_DROPPED_RANGES = 16;
 const KEY_REPLAY = "replay";
 
 export class Device {
@@ -62,16 +66,31 @@ export class Device {
   readonly events: SecurityEventLog;
   /** Publications dropped by the offline queue since boot, per kind. */
   readonly dropped: Record<string, number> = {};
+  /**
+   * Their indices in this boot's stream, as [first, last] ranges (the queue drops its oldest, so they
+   * ascend); at most MAX_DROPPED_RANGES, the oldest two merged when there would be more. In the birth,
+   * so a receiver can tell what the device dropped itself from what was lost on the way.
+   */
+  readonly droppedRanges: [number, number][] = [];
   private droppedUnreported = 0;
+  private reportingDrops = false;
   private readonly options: DeviceOptions;
   private readonly storage: StoragePort;
   private readonly sequence: PersistentSequence;
+  /**
+   * This boot's publication stream (protocol §4): the first `seq` of the boot, which no other boot
+   * starts with. Results, telemetry and events are numbered in it by `index`, 0, 1, 2, ..., with no
+   * number skipped, so a receiver can tell a lost publication from a restart's skip in `seq`.
+   */
+  readonly stream: number;
+  private nextIndex = 0;
 
   constructor(options: DeviceOptions) {
     this.options = options;
     this.id = options.id;
     this.storage = new BoundedStorage(options.storage);
     this.sequence = new PersistentSequence(this.storage, KEY_PUBLICATION_SEQ);
+    this.stream = this.sequence.peek();
     this.events = new SecurityEventLog({
       clock: options.clock,
       sink: (event) => this.publishEvent(event),
@@ -93,6 +112,7 @@ export class Device {
       trust: options.trust,
       runtime: this.runtime,
       replay,
+      requireExpiry: options.requireCommandExpiry,
       // Persist the window before the command runs: a crash right after cannot make it acceptable again.
       onAccepted: () => this.storage.write(KEY_REPLAY, encode(replay.snapshot())),
     });
@@ -112,14 +132,14 @@ export class Device {
       onOversizedCommand: (door) => {
         this.runtime.refuse("message-too-large", "unknown", door);
       },
-      onDropped: (kind) => {
+      onDropped: (kind, index) => {
         this.dropped[kind] = (this.dropped[kind] ?? 0) + 1;
-        this.droppedUnreported++;
+        this.noteDropped(index);
+        // A drop the report itself causes is counted (the birth carries it) but not reported again, or
+        // every connect attempt while offline would push out one more real publication.
+        if (!this.reportingDrops) this.droppedUnreported++;
       },
-      onStateChange: (state, detail) => {
-        if (state === "online") this.reportDrops();
-        options.onStateChange?.(state, detail);
-      },
+      onStateChange: options.onStateChange,
     });
   }
 
@@ -173,20 +193,45 @@ export class Device {
     });
   }
 
-  /** Signs and queues a publication of `kind` with the common fields. */
+  /** Signs and queues a publication of `kind` (result, telemetry or event) with the common fields. */
   publish(kind: PublicationKind, fields: CborObject): void {
-    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next() };
-    this.session.publish(kind, signPublication(this.options.crypto, this.options.key, kind, body));
+    const index = this.nextIndex++;
+    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next(), stream: this.stream, index };
+    this.session.publish(kind, signPublication(this.options.crypto, this.options.key, kind, body), index);
+  }
+
+  private noteDropped(index: number): void {
+    const last = this.droppedRanges[this.droppedRanges.length - 1];
+    if (last && index === last[1] + 1) {
+      last[1] = index;
+      return;
+    }
+    this.droppedRanges.push([index, index]);
+    if (this.droppedRanges.length > MAX_DROPPED_RANGES) {
+      // One range over the two oldest: it covers indices that did go out too, which a receiver has
+      // (and so never counts); the newest drops, the ones a receiver still waits for, stay exact.
+      const [first, second] = this.droppedRanges.splice(0, 2);
+      this.droppedRanges.unshift([first[0], second[1]]);
+    }
   }
 
   private reportDrops(): void {
     if (this.droppedUnreported === 0) return;
     this.droppedUnreported = 0;
-    this.runtime.refuse("queue-dropped", "local");
+    this.reportingDrops = true;
+    try {
+      this.runtime.refuse("queue-dropped", "local");
+    } finally {
+      this.reportingDrops = false;
+    }
   }
 
   private prepareConnection(): { death: Uint8Array; birth: Uint8Array } {
     const o = this.options;
+    // Drops are reported before the birth is signed: when the report takes a place in a full queue and
+    // pushes one more publication out, the birth's `dropped` counts that one too, so a receiver can
+    // account for every index it misses.
+    this.reportDrops();
     const session = this.sequence.next();
     const sign = (kind: PublicationKind, fields: CborObject, seq: number) =>
       signPublication(o.crypto, o.key, kind, { ...fields, device: this.id, seq });
@@ -200,6 +245,10 @@ export class Device {
         epoch: o.epoch ?? 0,
         doors: this.runtime.schemas().map(describeDoor),
         dropped: { ...this.dropped },
+        droppedRanges: this.droppedRanges.map(([first, last]) => [first, last]),
+        stream: this.stream,
+        // Everything numbered before this connect; what follows gets `next` and above.
+        next: this.nextIndex,
       },
       this.sequence.next(),
     );

@@ -58,14 +58,34 @@ export class SecurityEventLog {
   /** Records an attempt; returns whether an event left (false: not recorded, or dropped by the rate limit). */
   record(input: SecurityEventInput): boolean {
     if (input.allowed && !this.recordAllowed) return false;
-    const now = this.clock.monotonic();
-    this.tokens = Math.min(this.burst, this.tokens + (now - this.lastRefill) * this.ratePerMs);
-    this.lastRefill = now;
+    const now = this.refill();
     if (this.tokens < 1) {
       this.pendingSuppressed++;
       this.suppressed++;
       return false;
     }
+    return this.deliver(input, now);
+  }
+
+  /**
+   * Suppressed events are reported with the next event that gets out, which after a flood may never
+   * come. This delivers `input` now, carrying their count, when there are any and the rate allows; it
+   * is not counted as suppressed itself when it cannot leave. Returns whether it left.
+   */
+  flushSuppressed(input: SecurityEventInput): boolean {
+    if (this.pendingSuppressed === 0) return false;
+    const now = this.refill();
+    return this.tokens >= 1 && this.deliver(input, now);
+  }
+
+  private refill(): number {
+    const now = this.clock.monotonic();
+    this.tokens = Math.min(this.burst, this.tokens + (now - this.lastRefill) * this.ratePerMs);
+    this.lastRefill = now;
+    return now;
+  }
+
+  private deliver(input: SecurityEventInput, now: number): boolean {
     this.tokens -= 1;
     const event: SecurityEvent = {
       code: input.code,

@@ -1,7 +1,8 @@
 // The `gatehouse` CLI as a user runs it: every case starts `node bin/gatehouse.js ...` as a real
 // process in a temporary folder and checks exit codes, output and the files written.
 import test, { type ExecutionContext } from "ava";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { openSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -232,6 +233,49 @@ test("inspect prints diagnostic notation", async (t) => {
   const payloadHex = Buffer.from(encode(payloadJson)).toString("hex");
   t.regex(sign1.stdout, new RegExp(`^18\\(\\[h'[0-9a-f]+', \\{\\}, h'${payloadHex}', h'[0-9a-f]{128}'\\]\\)\n`));
   t.true(sign1.stdout.includes(`protected header: {1: -7, 4: h'616c696365'}`));
+});
+
+test("inspect redacts a private key's d unless --show-private", async (t) => {
+  for (const keys of ["es", "ed"]) {
+    const priv = decodeKey(new Uint8Array(await readFile(join(dir, keys, "alice.key"))));
+    const d = Buffer.from(priv.d as Uint8Array).toString("hex");
+    const [redacted, shown, pub] = await Promise.all([
+      ok(t, "inspect", `${keys}/alice.key`),
+      ok(t, "inspect", "--show-private", `${keys}/alice.key`),
+      ok(t, "inspect", `${keys}/alice.pub`),
+    ]);
+    t.false(redacted.stdout.includes(d), `the private scalar of ${keys}/alice.key is not printed`);
+    t.true(redacted.stdout.includes('-4: "<redacted: 32 bytes>"'), redacted.stdout);
+    t.regex(redacted.stdout, /\n\/ private key material redacted: --show-private prints it \/\n$/);
+    t.true(shown.stdout.includes(`-4: h'${d}'`), "--show-private prints it");
+    t.false(pub.stdout.includes("redacted"), "a public key has nothing to redact");
+  }
+});
+
+// /dev/zero reports size 0 and never ends: a size check alone read it forever (issue 11). Every command
+// that reads a file stops after 16 MiB read, with too-large.
+test("every file the CLI reads is bounded by bytes read: /dev/zero ends promptly with too-large", async (t) => {
+  const zero = "/dev/zero";
+  const send = ["send", "--broker", "mqtt://127.0.0.1:1", "--device", "d", "--door", "x", "--op", "read.x"];
+  await Promise.all([
+    fails(t, 1, "too-large", "inspect", zero),
+    fails(t, 1, "too-large", "verify", "--key", "es/alice.pub", zero),
+    fails(t, 1, "too-large", "verify", "--key", zero, "signed.cose"),
+    fails(t, 1, "too-large", "sign", "--key", zero, "--json", "1", "--out", "z.cose"),
+    fails(t, 1, "too-large", "sign", "--key", "es/alice.key", "--payload", zero, "--out", "z.cose"),
+    fails(t, 1, "too-large", "provision", "--id", "z", "--out", "zids", "--operator", `${zero}:view`),
+    fails(t, 1, "too-large", ...send, "--key", zero),
+    fails(t, 1, "too-large", ...send, "--key", "es/alice.key", "--device-key", zero),
+  ]);
+  // Standard input too.
+  const stdin = await new Promise<{ code: number | null; stderr: string }>((done) => {
+    const child = spawn(process.execPath, [BIN, "inspect", "-"], { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, stdio: [openSync(zero, "r"), "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+    child.on("close", (code) => done({ code, stderr }));
+  });
+  t.is(stdin.code, 1);
+  t.regex(stdin.stderr, /^gatehouse inspect: error too-large: standard input is over 16777216 bytes\n$/);
 });
 
 test("unknown flags and commands are usage errors (exit 2)", async (t) => {

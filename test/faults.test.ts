@@ -92,7 +92,7 @@ class Operator {
 
   sign(door: string, op: string, args?: CborValue): Sent {
     const seq = nextSequence();
-    const message = signCommand(nodeCrypto, OPERATOR, { device: this.device, door, op, args, seq, issuedAt: Math.floor(Date.now() / 1000) });
+    const message = signCommand(nodeCrypto, OPERATOR, { device: this.device, door, op, args, seq, issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
     return { message, seq, ref: toHex(nodeCrypto.sha256(message).subarray(0, 8)) };
   }
 
@@ -216,7 +216,7 @@ test("a QoS 1 redelivery of command A after command B was accepted gets A's firs
   const { device } = counterDevice("mqtt://127.0.0.1:1", id, key, (index) => executions.push(index));
   const seq = nextSequence();
   const sign = (index: number, s: number) =>
-    signCommand(nodeCrypto, OPERATOR, { device: id, door: "counter", op: "invoke.hit", args: index, seq: s, issuedAt: Math.floor(Date.now() / 1000) });
+    signCommand(nodeCrypto, OPERATOR, { device: id, door: "counter", op: "invoke.hit", args: index, seq: s, issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
   const a = sign(1, seq);
   const b = sign(2, seq + 1000); // 1 ms later, as nextSequence() would number it
   t.like(device.handleCommand("counter", a).outcome, { ok: true, value: 1 });

@@ -9,17 +9,21 @@ import test from "ava";
 import { connect, type MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
 import { toHex } from "../sdk/bytes";
+import { errorCode } from "../sdk/errors";
 import { utf8 } from "../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../sdk/cbor/types";
 import { signCommand } from "../sdk/command/sender";
 import type { CommandResult } from "../sdk/command/receiver";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
-import { verifyPublication } from "../sdk/session/messages";
+import { signPublication, verifyPublication, type PublicationKind } from "../sdk/session/messages";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nextSequence } from "../host/client/sequence";
 import { generateDeviceKey } from "../host/identity";
 import { FleetServer } from "../host/server/index";
+import type { EventRow } from "../host/server/store";
+import { CommandClient } from "../host/client/command-client";
+import { newSetpointState, registerSetpoint } from "./conformance/doors.cases";
 import { startMosquitto } from "./support/brokers";
 import { installCounter, nodeDeviceOptions, sleep, until } from "./support/devices";
 
@@ -73,7 +77,7 @@ function prng(seed: number): () => number {
 }
 
 function signFor(key: CoseKey, index: number): Uint8Array {
-  return signCommand(nodeCrypto, key, { device: DEVICE, door: "counter", op: "invoke.hit", args: index, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+  return signCommand(nodeCrypto, key, { device: DEVICE, door: "counter", op: "invoke.hit", args: index, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
 }
 
 /** 2,000 payloads no device may act on, in five families. */
@@ -172,7 +176,7 @@ test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands
   const good: { index: number; ref: string; seq: number; message: Uint8Array }[] = [];
   const sendGood = async (index: number): Promise<CborMap> => {
     const seq = nextSequence();
-    const message = signCommand(nodeCrypto, OPERATOR, { device: DEVICE, door: "counter", op: "invoke.hit", args: index as CborValue, seq, issuedAt: Math.floor(Date.now() / 1000) });
+    const message = signCommand(nodeCrypto, OPERATOR, { device: DEVICE, door: "counter", op: "invoke.hit", args: index as CborValue, seq, issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
     const ref = toHex(nodeCrypto.sha256(message).subarray(0, 8));
     good.push({ index, ref, seq, message });
     await operator.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(message), { qos: 1 });
@@ -307,4 +311,163 @@ test.serial("an oversized message on the command topic does not wedge the device
   t.is(executions, 1);
   t.is(device.session.connects, 1, "the connection was never dropped");
   t.deepEqual(refusals, ["message-too-large"], "the oversized message is a security event");
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Issue 11's two floods, against mosquitto with its default limits (max_queued_messages 1000,
+// max_inflight_messages 20, no message_size_limit): what is real is either stored or its loss recorded.
+
+/** The missing index ranges of a device's publications-missing events ("index 3, 5-7; ..."). */
+function missingIndices(events: EventRow[]): Set<number> {
+  const indices = new Set<number>();
+  for (const e of events) {
+    if (e.code !== "publications-missing") continue;
+    const list = /index ([\d, -]+?)(?: and \d+ more)?;/.exec(e.detail ?? "")?.[1] ?? "";
+    for (const part of list.split(", ")) {
+      const [a, b] = part.split("-").map(Number);
+      for (let i = a; i <= (b ?? a); i++) indices.add(i);
+    }
+  }
+  return indices;
+}
+
+/** Records every publication a device queues: kind, seq, index and the body's code (verified, as a receiver would). */
+function watchPublications(device: Device, key: CoseKey): { kind: PublicationKind; seq: number; index: number; code?: string; ref?: string }[] {
+  const seen: { kind: PublicationKind; seq: number; index: number; code?: string; ref?: string }[] = [];
+  const publish = device.session.publish.bind(device.session);
+  device.session.publish = (kind, payload, tag) => {
+    const body = verifyPublication(nodeCrypto, payload, publicKey(key), kind, device.id);
+    const ref = body.get("ref");
+    seen.push({ kind, seq: body.get("seq") as number, index: body.get("index") as number, code: body.get("code") as string | undefined, ref: ref instanceof Uint8Array ? toHex(ref) : undefined });
+    publish(kind, payload, tag);
+  };
+  return seen;
+}
+
+test.serial("flood 1 of issue 11: 5,000 bad signatures on another device's telemetry; this device's real event and result are stored or their loss is recorded, and its own refusals are not silenced", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: `flood-server-${randomBytes(4).toString("hex")}`, gapGraceMs: 1000 });
+  t.teardown(() => server.stop());
+  const victimKey = generateDeviceKey("victim");
+  const noisyKey = generateDeviceKey("noisy");
+  server.registerDevice("victim", publicKey(victimKey));
+  server.registerDevice("noisy", publicKey(noisyKey));
+  const victim = new Device(nodeDeviceOptions(broker.url, "victim", victimKey, OPERATOR, { firmware: "flood 1" }));
+  const door = registerSetpoint(victim, newSetpointState());
+  const published = watchPublications(victim, victimKey);
+  const noisy = new Device(nodeDeviceOptions(broker.url, "noisy", noisyKey, OPERATOR, { firmware: "flood 1" }));
+  installCounter(noisy, () => {});
+  victim.start();
+  noisy.start();
+  t.teardown(() => victim.stop(false));
+  t.teardown(() => noisy.stop(false));
+  await until("both online", () => server.devices().filter((d) => d.online).length === 2);
+  const operator = await CommandClient.connect({ brokerUrl: broker.url, key: OPERATOR });
+  t.teardown(() => operator.close());
+
+  // 5,000 telemetry messages for "noisy", signed by an impostor with its kid: every one a bad signature.
+  const impostors = new Map(["noisy", "victim"].map((id) => [id, nodeCrypto.generateKey("ES256", utf8(id))]));
+  const forged = (i: number, device = "noisy") =>
+    Buffer.from(signPublication(nodeCrypto, impostors.get(device) as CoseKey, "telemetry", { device, seq: 10 ** 12 + i, door: "counter", event: "tick", data: i, time: null, stream: 1, index: i }));
+  const attacker = await mqttClient(broker.url);
+  t.teardown(() => void attacker.end(true));
+  const FLOOD = 5000;
+  let sent = 0;
+  const flood = (async () => {
+    for (; sent < FLOOD; sent += 250) await Promise.all(Array.from({ length: 250 }, (_, i) => attacker.publishAsync("gh/noisy/telemetry", forged(sent + i), { qos: 1 })));
+  })();
+  // In the middle: a command the victim refuses (setLimits needs "administer"), which makes it publish
+  // a not-allowed event and a result; and one forged message on the victim's own topic.
+  await until("the flood half sent", () => sent >= FLOOD / 2, 60_000);
+  const reply = operator.send({ device: "victim", door: "setpoint", op: "invoke.setLimits", args: { min: 10, max: 20 }, deviceKey: publicKey(victimKey), timeoutMs: 30_000 }).then(
+    (r) => `reply ${r.ok ? "ok" : r.code}`,
+    (e: Error) => `error ${e.message}`,
+  );
+  await attacker.publishAsync("gh/victim/telemetry", forged(0, "victim"), { qos: 1 });
+  await flood;
+  t.log(`client side: ${await reply}`);
+  // What the victim publishes next shows the server which of its indices exist.
+  door.write("target", 22);
+
+  const real = await until("the victim's not-allowed event and its result", () => {
+    const event = published.find((p) => p.kind === "event" && p.code === "not-allowed");
+    const result = event && published.find((p) => p.kind === "result" && p.index > event.index);
+    return event && result && [event, result];
+  });
+  const outcome = await until(
+    "each stored, or recorded as missing",
+    () => {
+      const events = server.events({ device: "victim", limit: 1000 });
+      const missing = missingIndices(events);
+      const results = server.store.results("victim", 1000);
+      const stored = (p: (typeof real)[number]) => (p.kind === "event" ? events.some((e) => e.source === "device" && e.seq === p.seq) : results.some((r) => r.seq === p.seq));
+      const each = real.map((p) => (stored(p) ? "stored" : missing.has(p.index) ? "recorded missing" : undefined));
+      return each.every((x) => x !== undefined) && each;
+    },
+    30_000,
+  );
+  t.log(`the victim's event: ${outcome[0]}, its result: ${outcome[1]}`);
+
+  // The noise on "noisy" did not silence the refusal about the victim: its own rate limit let it through.
+  const victimRefusals = await until("the server's refusal of the forgery on the victim's topic", () => {
+    const rows = server.events({ device: "victim", limit: 1000 }).filter((e) => e.source === "server" && e.code === "bad-signature");
+    return rows.length > 0 && rows;
+  });
+  t.is(victimRefusals.length, 1);
+  // And the noise itself cost a bounded number of rows: the burst, the rate, the counts of what was suppressed.
+  const noise = server.events({ device: "noisy", limit: 1000 }).filter((e) => e.source === "server");
+  const refusals = noise.filter((e) => e.code !== "ingest-dropped").reduce((n, e) => n + (e.code === "events-suppressed" ? e.suppressed : 1 + e.suppressed), 0);
+  const atIngest = noise.filter((e) => e.code === "ingest-dropped").reduce((n, e) => n + Number(/^(\d+)/.exec(e.detail ?? "")?.[1]), 0);
+  t.true(noise.length < 400, `${noise.length} rows for the noise`);
+  const brokerDrops = /Outgoing messages are being dropped/.test(broker.log()) ? "mosquitto logged dropping messages for a client" : "mosquitto logged no drops";
+  t.log(`noise: ${noise.length} rows standing for ${refusals} refusals and ${atIngest} ingest drops of ${FLOOD} forgeries (${brokerDrops}; the rest not processed yet, or still counted as suppressed)`);
+});
+
+test.serial("flood 2 of issue 11: 5,000 bad commands to a device with a valid relayed command in the middle: it runs, or the sender is told and the server records it", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: `flood-server-${randomBytes(4).toString("hex")}` });
+  t.teardown(() => server.stop());
+  const key = generateDeviceKey(DEVICE);
+  server.registerDevice(DEVICE, publicKey(key));
+  const executions: number[] = [];
+  const device = new Device(nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1" }));
+  installCounter(device, (index) => executions.push(index));
+  device.start();
+  t.teardown(() => device.stop(false));
+  await until("online", () => server.devices().find((d) => d.online));
+
+  const random = prng(0x11);
+  const junk = garbage(random);
+  const attacker = await mqttClient(broker.url);
+  t.teardown(() => void attacker.end(true));
+  const FLOOD = 5000;
+  let sent = 0;
+  const flood = (async () => {
+    for (; sent < FLOOD; sent += 250) await Promise.all(Array.from({ length: 250 }, (_, i) => attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(junk[(sent + i) % junk.length]), { qos: 1 })));
+  })();
+  await until("the flood half sent", () => sent >= FLOOD / 2, 60_000);
+  const message = signFor(OPERATOR, 7);
+  const relayed = server.relayCommand({ message, device: DEVICE, door: "counter", timeoutMs: 20_000 }).then(
+    (reply) => ({ reply }),
+    (error: Error) => ({ error }),
+  );
+  await flood;
+  const outcome = await relayed;
+  if ("reply" in outcome) {
+    t.log("the command got through the flood");
+    t.like(outcome.reply, { ok: true, value: 7, verified: true });
+    t.deepEqual(executions, [7]);
+    t.true(server.store.results(DEVICE, 1000).some((r) => r.ok && r.cmdSeq === outcome.reply.seq), "its result is stored");
+  } else {
+    t.log(`the command was lost: ${outcome.error.message}`);
+    t.is(errorCode(outcome.error), "no-result");
+    // The sender is told what is known and what may have happened, naming the broker's queue.
+    t.regex(outcome.error.message, /The broker acknowledged the command; .*the device is connected .*dropped by the broker \(a full queue for the device's session: max_queued_messages\)/);
+    t.regex(outcome.error.message, /The command expires at /);
+    const record = server.events({ device: DEVICE, limit: 1000 }).filter((e) => e.code === "command-unanswered");
+    t.is(record.length, 1, "and the server recorded it");
+    t.true(executions.length <= 1);
+  }
 });

@@ -3,7 +3,7 @@
 // stable codes for every bad input.
 import test, { type ExecutionContext } from "ava";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -148,6 +148,73 @@ test("identity files: the library refuses what does not fit together", async (t)
   t.is(errorCode(catching(() => readIdentity(join(root, "dev-a")))), "identity-invalid");
   t.is(errorCode(catching(() => readIdentity(join(root, "nothing-here")))), "identity-invalid");
   t.deepEqual(listIdentities(join(dir, "no-such-folder")), []);
+});
+
+// Issue 11: provision wrote device.key.<pid>.tmp with flag "w" and renamed it: a symlink planted at that
+// predictable name received the private key, and device.key became the symlink.
+test("provisioning never writes through a planted symlink and keeps the device folder private", async (t) => {
+  const root = join(dir, "planted");
+  const deviceDir = join(root, "dev-s");
+  const stolen = join(dir, "stolen-key");
+  await mkdir(deviceDir, { recursive: true, mode: 0o755 });
+  await chmod(deviceDir, 0o755); // an existing folder, readable by others
+  await symlink(stolen, join(deviceDir, `device.key.${process.pid}.tmp`));
+  await symlink(stolen, join(deviceDir, "device.key.tmp"));
+  const key = generateDeviceKey("dev-s");
+  writeIdentity(root, { id: "dev-s", key, trust: new TrustList() });
+  await t.throwsAsync(stat(stolen), undefined, "nothing was written through the planted links");
+  const written = await lstat(join(deviceDir, "device.key"));
+  t.true(written.isFile() && !written.isSymbolicLink(), "device.key is a file of its own");
+  t.is(written.mode & 0o777, 0o600);
+  t.is((await stat(deviceDir)).mode & 0o777, 0o700, "an existing folder is made private");
+  t.deepEqual(readIdentity(deviceDir).key.d, key.d);
+  t.deepEqual((await readdir(deviceDir)).filter((n) => n.endsWith(".tmp")).sort(), [`device.key.${process.pid}.tmp`, "device.key.tmp"], "no temporary file left behind");
+
+  // A symlink at device.key itself: an existing name (file-exists) without --force; replaced, not
+  // followed, with it.
+  const other = join(root, "dev-t");
+  await mkdir(other, { recursive: true });
+  await symlink(stolen, join(other, "device.key"));
+  t.is(errorCode(catching(() => writeIdentity(root, { id: "dev-t", key: generateDeviceKey("dev-t"), trust: new TrustList() }))), "file-exists");
+  writeIdentity(root, { id: "dev-t", key: generateDeviceKey("dev-t"), trust: new TrustList() }, { force: true });
+  t.false((await lstat(join(other, "device.key"))).isSymbolicLink());
+  await t.throwsAsync(stat(stolen), undefined, "the link's target was never written");
+
+  // The device folder itself a symlink to somewhere else: refused, nothing written there.
+  const elsewhere = join(dir, "elsewhere");
+  await mkdir(elsewhere);
+  await symlink(elsewhere, join(root, "dev-u"));
+  t.is(errorCode(catching(() => writeIdentity(root, { id: "dev-u", key: generateDeviceKey("dev-u"), trust: new TrustList() }))), "file");
+  t.deepEqual(await readdir(elsewhere), []);
+
+  // Through the CLI: the same refusal, as one error line.
+  await mkdir(join(dir, "ids3"));
+  await symlink(elsewhere, join(dir, "ids3", "dev-v"));
+  await fails(t, 1, "file", "provision", "--id", "dev-v", "--out", "ids3");
+  t.deepEqual(await readdir(elsewhere), []);
+});
+
+test("identity files are read bounded and never through a symlink", async (t) => {
+  const root = join(dir, "reading");
+  writeIdentity(root, { id: "dev-r", key: generateDeviceKey("dev-r"), trust: new TrustList() });
+  const deviceDir = join(root, "dev-r");
+  // A device.key replaced by a link (to a valid key elsewhere): refused, not followed.
+  const copy = join(dir, "dev-r.key");
+  await writeFile(copy, await readFile(join(deviceDir, "device.key")));
+  await rm(join(deviceDir, "device.key"));
+  await symlink(copy, join(deviceDir, "device.key"));
+  const refused = catching(() => readIdentity(deviceDir));
+  t.is(errorCode(refused), "identity-invalid");
+  t.regex((refused as Error).message, /symbolic link/);
+  // A 3 GiB device.pub (sparse: no disk used): the server's identity scan skips it as too-large after
+  // reading 64 KiB, instead of reading it whole.
+  const { loadIdentities } = await import("../host/client/identities");
+  writeIdentity(root, { id: "dev-z", key: generateDeviceKey("dev-z"), trust: new TrustList() });
+  await truncate(join(root, "dev-z", "device.pub"), 3 * 1024 ** 3);
+  const scan = loadIdentities(root);
+  t.deepEqual([...scan.keys.keys()], ["dev-r"], "dev-r's public key is still read (a public key may be a link)");
+  t.is(scan.skipped.length, 1);
+  t.regex(scan.skipped[0], /too-large/);
 });
 
 function catching(run: () => unknown): unknown {

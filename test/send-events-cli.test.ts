@@ -147,15 +147,20 @@ test.serial("send --server: relayed by the fleet server, verified locally or by 
 });
 
 test.serial("send: errors are one line with a stable code", async (t) => {
-  const [offline, viaServer, usage, badJson, unknown] = await Promise.all([
+  const [offline, viaServer, usage, badJson, unknown, badExpiry] = await Promise.all([
     gatehouse(t, "send", "--device", "ghost", "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--timeout", "300"),
     gatehouse(t, "send", "--device", "ghost", "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--server", serverUrl),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--broker", broker.url),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "write.target", "--args", "{oops", "--key", operatorKeyPath, "--broker", broker.url),
     gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", "mqtt://127.0.0.1:1"),
+    gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--expires", "0"),
   ]);
+  t.is(badExpiry.code, 2);
+  t.is(badExpiry.stderr, "gatehouse send: error usage: --expires must be a number of seconds from 1 to 31536000, or never\n");
   t.is(offline.code, 1);
-  t.regex(offline.stderr, /^gatehouse send: error no-result: no result from ghost within 300 ms: the device may be offline/);
+  // The timeout says what is known, and only that: the broker took the command, nothing announced the
+  // device, and the command expires (60 s by default).
+  t.regex(offline.stderr, /^gatehouse send: error no-result: no result from ghost within 300 ms\. The broker acknowledged the command; nothing says whether it reached the device\. Nothing tells whether the device is connected \(no valid birth or death of the device arrived, retained or live\)\. .* The command expires at \d{4}-\d\d-\d\dT[\d:.]+Z: delivered later, a device with trusted time refuses it \(expired\)\.\n$/);
   t.is(viaServer.code, 1);
   t.regex(viaServer.stderr, /^gatehouse send: error unknown-device: /);
   t.is(usage.code, 2);
@@ -212,6 +217,12 @@ test.serial("events --broker: live events, verified with --identities; without -
 test.serial("server: prints devices going offline, and stops cleanly on SIGTERM", async (t) => {
   await sim.stop(false); // sockets dropped: the broker publishes the wills
   await server.waitFor(new RegExp(`○ ${DEVICE} offline`));
+  // A command to the offline device: the timeout names the retained death it read, verified.
+  const late = await gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--timeout", "500", "--device-key", devicePub, "--expires", "30");
+  t.is(late.code, 1);
+  t.regex(late.stderr, /error no-result: no result from thermo-1 within 500 ms\. The broker acknowledged the command; .* According to the device's latest birth and death \(verified\), the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session/);
+  const never = await gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--timeout", "300", "--expires", "never");
+  t.regex(never.stderr, /\(UNVERIFIED: no device key\), the device is offline .* The command has no expiry: delivered later, it may still run\.\n$/);
   const devices = (await (await fetch(`${serverUrl}/api/devices`)).json()) as { devices: { id: string; online: boolean }[] };
   t.deepEqual(
     devices.devices.map((d) => [d.id, d.online]),

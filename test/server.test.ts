@@ -123,7 +123,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
 }
 
 function sign(op: string, args?: unknown, device = DEVICE, door = "setpoint"): Uint8Array {
-  return signCommand(nodeCrypto, OPERATOR, { device, door, op, args: args as never, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+  return signCommand(nodeCrypto, OPERATOR, { device, door, op, args: args as never, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000), expiresAt: Math.floor(Date.now() / 1000) + 60 });
 }
 
 /** The `message` field of POST /api/commands. */
@@ -238,6 +238,14 @@ test("POST /api/commands relays a signed command and returns the verified result
   const lost = await f.api("POST", "/api/commands", { ...signed("read.target"), device: DEVICE, door: "setpoint", timeoutMs: 300 });
   t.is(lost.status, 504);
   t.is(lost.json.error.code, "no-result");
+  // What the server knows, and only that: the broker took it, the device's verified death, the expiry.
+  t.regex(
+    lost.json.error.message,
+    /^no result from thermo-1 within 300 ms\. The broker acknowledged the command; nothing says whether it reached the device\. According to the server's record of the device's verified births and deaths, the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session .* The command expires at \S+Z: delivered later, a device with trusted time refuses it \(expired\)\.$/,
+  );
+  const unanswered = await until("the unanswered command recorded", () => f.server.events({ device: DEVICE }).find((e) => e.code === "command-unanswered"));
+  t.like(unanswered, { source: "server", allowed: false });
+  t.regex(unanswered.detail ?? "", /^command seq \d+ \(read\.target on setpoint\) relayed, no result within 300 ms$/);
 });
 
 test("a publication signed by the wrong key, or from an unknown device, is refused and logged as a server event", async (t) => {
@@ -463,7 +471,7 @@ test("a birth with a new session is reported as online even when the database st
   const w = await watcher(f.brokerUrl, "gh/none");
   t.teardown(() => void w.client.end(true));
   const birth = (session: number, seq: number) =>
-    Buffer.from(signPublication(nodeCrypto, f.deviceKey, "birth", { device: DEVICE, seq, session, firmware: "1", patch: 0, epoch: 0, doors: [], dropped: {} }));
+    Buffer.from(signPublication(nodeCrypto, f.deviceKey, "birth", { device: DEVICE, seq, session, firmware: "1", patch: 0, epoch: 0, doors: [], dropped: {}, droppedRanges: [], stream: 5, next: 0 }));
   await w.client.publishAsync(`gh/${DEVICE}/birth`, birth(5, 6), { qos: 1 });
   await until("online", () => f.activity.some((a) => a.type === "online"));
   // The server stops while the device is online, and never sees its death. A new server, on the same

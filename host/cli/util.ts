@@ -5,14 +5,16 @@
 //   usage      bad command line (exit 2)
 //   key-file   a key file is missing, unreadable, not a COSE_Key, or not the kind of key needed
 //   file       an input or output file cannot be read or written
+//   too-large  an input is over MAX_INPUT_BYTES (counted as read: /dev/zero ends promptly too)
 //   file-exists  an output file exists and --force was not given
 
-import { readFileSync, writeFileSync, renameSync, unlinkSync, mkdirSync, statSync, fstatSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { GatehouseError, fail } from "../../sdk/errors";
 import { fromHex } from "../../sdk/bytes";
 import { decodeKey, type CoseKey } from "../../sdk/cose/key";
+import { nameTaken, readBoundedFd, readFileBounded, systemMessage, writeFileSafely } from "../files";
 
 /** What every command module exports. Register it in COMMANDS in main.ts. */
 export interface Command {
@@ -74,50 +76,18 @@ export function parseHex(text: string, flag: string): Uint8Array {
   return bytes;
 }
 
-function systemMessage(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.code === "string") {
-    switch (err.code) {
-      case "ENOENT":
-        return "no such file";
-      case "EACCES":
-      case "EPERM":
-        return "permission denied";
-      case "EISDIR":
-        return "is a directory";
-      case "ENOTDIR":
-        return "a parent is not a directory";
-      case "EEXIST":
-        return "already exists";
-    }
-    return err.code;
-  }
-  return String((e as Error)?.message ?? e);
-}
-
-/** Reads a whole file ("-" is standard input), refusing anything above MAX_INPUT_BYTES. */
+/**
+ * Reads a whole file ("-" is standard input), refusing anything above MAX_INPUT_BYTES ("too-large"):
+ * the bytes read are counted, so /dev/zero or an endless pipe ends promptly too.
+ */
 export function readInput(path: string, code = "file"): Uint8Array {
+  if (path !== "-") return readFileBounded(path, { maxBytes: MAX_INPUT_BYTES, code });
   try {
-    if (path === "-") {
-      const stat = fstatSync(0);
-      if (stat.isFile() && stat.size > MAX_INPUT_BYTES) fail(code, `standard input is over ${MAX_INPUT_BYTES} bytes`);
-      return toPlain(readFileSync(0));
-    }
-    const stat = statSync(path);
-    if (stat.isDirectory()) fail(code, `${path}: is a directory`);
-    if (stat.size > MAX_INPUT_BYTES) fail(code, `${path}: over ${MAX_INPUT_BYTES} bytes`);
-    const data = toPlain(readFileSync(path));
-    if (data.length > MAX_INPUT_BYTES) fail(code, `${path}: over ${MAX_INPUT_BYTES} bytes`);
-    return data;
+    return readBoundedFd(0, "standard input", MAX_INPUT_BYTES);
   } catch (e) {
     if (e instanceof GatehouseError) throw e;
-    return fail(code, `cannot read ${path === "-" ? "standard input" : path}: ${systemMessage(e)}`);
+    return fail(code, `cannot read standard input: ${systemMessage(e)}`);
   }
-}
-
-/** A plain Uint8Array (never a Buffer): SDK code and diagnostic output treat them alike. */
-function toPlain(buffer: Buffer): Uint8Array {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /**
@@ -146,43 +116,24 @@ export interface WriteOptions {
 
 /**
  * Writes `data` to `path`, creating parent folders. Without --force the file is created exclusively
- * (an existing file is never touched). With --force the bytes go to a temporary file in the same
- * folder that is renamed over the target, so a reader never sees half a file and `mode` holds even
- * when the replaced file had wider permissions.
+ * (an existing file, or a symlink, is never touched). With --force the bytes go to a fresh temporary
+ * file in the same folder that is renamed over the target (host/files.ts), so a reader never sees half
+ * a file and `mode` holds even when the replaced file had wider permissions.
  */
 export function writeOutput(path: string, data: Uint8Array, options: WriteOptions = {}): void {
-  const mode = options.mode ?? 0o644;
   const existsMessage = `${path} already exists (use --force to replace it)`;
   if (!options.force && exists(path)) fail("file-exists", existsMessage);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     mkdirSync(dirname(path), { recursive: true });
-    if (options.force) {
-      writeFileSync(temp, data, { mode, flag: "wx" });
-      renameSync(temp, path);
-    } else {
-      writeFileSync(path, data, { mode, flag: "wx" });
-    }
   } catch (e) {
-    if (options.force) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // never created, or already renamed
-      }
-    }
-    if ((e as NodeJS.ErrnoException).code === "EEXIST" && !options.force) fail("file-exists", existsMessage);
     fail("file", `cannot write ${path}: ${systemMessage(e)}`);
   }
+  writeFileSafely(path, data, { replace: options.force === true, mode: options.mode ?? 0o644, existsMessage });
 }
 
+/** Whether anything has this name: a file, a folder, a symlink (even a dangling one). */
 export function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return nameTaken(path);
 }
 
 // ---- output ----

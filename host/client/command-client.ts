@@ -14,20 +14,28 @@
 // re-subscribes, so results would be lost: after every reconnect the client subscribes again and then
 // resends the commands still waiting for a result, with the same signed bytes. The device executes a
 // command once and answers a repeat with its first result.
+//
+// Every command carries an expiry (60 s after issue by default; expiresInSeconds: null leaves it out):
+// a command held back by the broker or by a client that took the device's session over is refused once
+// it has expired (devices with trusted time also refuse commands without one: "expiry-missing"). The
+// client also follows the device's birth and death (retained and live), so that a timeout can say what is known of
+// the device's connection instead of guessing (explainSilence in results.ts).
 
 import type { MqttClient } from "mqtt";
 import type { CborValue } from "../../sdk/cbor/types";
+import { DEFAULT_COMMAND_EXPIRY_SECONDS } from "../../sdk/command/envelope";
 import { signCommand } from "../../sdk/command/sender";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, fail } from "../../sdk/errors";
 import { nodeCrypto } from "../../ports/node/crypto";
-import { checkTopicLevel, connectMqtt, endMqtt } from "./mqtt";
-import { awaitResult, resultTopic, ResultRouter, type CommandReply } from "./results";
+import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } from "./mqtt";
+import { awaitResult, openPublication, resultTopic, ResultRouter, type CommandReply, type SilenceFacts } from "./results";
 import { nextSequence } from "./sequence";
 
 export type { CommandReply } from "./results";
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
+export { DEFAULT_COMMAND_EXPIRY_SECONDS };
 const DEFAULT_TOPIC_PREFIX = "gh";
 
 export interface CommandClientOptions {
@@ -50,8 +58,8 @@ export interface CommandRequest {
   deviceKey?: CoseKey;
   /** How long to wait for the result (default 10 s). */
   timeoutMs?: number;
-  /** Adds an expiry claim this many seconds after issue. */
-  expiresInSeconds?: number;
+  /** The expiry claim, this many seconds after issue (default 60); null: no expiry claim. */
+  expiresInSeconds?: number | null;
 }
 
 export class CommandClient {
@@ -59,6 +67,8 @@ export class CommandClient {
   private readonly subscribed = new Map<string, Promise<void>>();
   /** Commands waiting for their result, to resend after a reconnect. */
   private readonly waiting = new Set<{ device: string; door: string; message: Uint8Array }>();
+  /** The latest birth and death payloads (retained or live) per device, read when a command times out. */
+  private readonly announced = new Map<string, { birth?: Uint8Array; death?: Uint8Array }>();
   private closed = false;
 
   private constructor(
@@ -76,6 +86,8 @@ export class CommandClient {
       clean: true,
       clientId: options.clientId,
       connectTimeoutMs: options.connectTimeoutMs,
+      // Results, births and deaths only: anything larger is not one, and the broker keeps it.
+      maxPacketBytes: PUBLICATION_PACKET_BYTES,
       onMessage: (topic, payload) => {
         if (client) client.message(topic, payload);
         else pending.push([topic, payload]);
@@ -97,8 +109,8 @@ export class CommandClient {
     const timeoutMs = request.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) fail("usage", "timeoutMs must be a positive integer");
     const issuedAt = Math.floor(Date.now() / 1000);
-    const expires = request.expiresInSeconds;
-    if (expires !== undefined && !(Number.isInteger(expires) && expires > 0)) fail("usage", "expiresInSeconds must be a positive integer");
+    const expires = request.expiresInSeconds === undefined ? DEFAULT_COMMAND_EXPIRY_SECONDS : request.expiresInSeconds;
+    if (expires !== null && !(Number.isInteger(expires) && expires > 0)) fail("usage", "expiresInSeconds must be a positive integer or null");
     const seq = nextSequence();
     const message = signCommand(nodeCrypto, this.key, {
       device,
@@ -107,7 +119,7 @@ export class CommandClient {
       args: request.args,
       seq,
       issuedAt,
-      expiresAt: expires === undefined ? undefined : issuedAt + expires,
+      expiresAt: expires === null ? undefined : issuedAt + expires,
     });
     const entry = { device, door, message };
     this.waiting.add(entry);
@@ -122,7 +134,9 @@ export class CommandClient {
         seq,
         deviceKey: request.deviceKey,
         timeoutMs,
-        beforePublish: () => this.subscribeResults(device),
+        expiresAt: expires === null ? undefined : issuedAt + expires,
+        beforePublish: () => this.subscribeDevice(device),
+        silence: () => ({ device: this.deviceState(device, request.deviceKey) }),
       });
     } finally {
       this.waiting.delete(entry);
@@ -135,7 +149,7 @@ export class CommandClient {
     this.subscribed.clear();
     try {
       const waiting = Array.from(this.waiting);
-      for (const device of new Set(waiting.map((w) => w.device))) await this.subscribeResults(device);
+      for (const device of new Set(waiting.map((w) => w.device))) await this.subscribeDevice(device);
       for (const w of waiting) {
         if (!this.waiting.has(w)) continue;
         const payload = Buffer.from(w.message.buffer, w.message.byteOffset, w.message.byteLength);
@@ -153,28 +167,55 @@ export class CommandClient {
     await endMqtt(this.mqtt);
   }
 
-  private subscribeResults(device: string): Promise<void> {
-    const topic = resultTopic(this.topicPrefix, device);
-    let done = this.subscribed.get(topic);
+  /** Subscribes to a device's results, birth and death (once per connection). */
+  private subscribeDevice(device: string): Promise<void> {
+    let done = this.subscribed.get(device);
     if (!done) {
-      done = this.mqtt.subscribeAsync(topic, { qos: 1 }).then(
+      const topics = [resultTopic(this.topicPrefix, device), `${this.topicPrefix}/${device}/birth`, `${this.topicPrefix}/${device}/death`];
+      done = this.mqtt.subscribeAsync(topics, { qos: 1 }).then(
         () => undefined,
         (e: Error) => {
-          this.subscribed.delete(topic);
-          fail("broker-error", `cannot subscribe to ${topic}: ${e.message}`);
+          this.subscribed.delete(device);
+          fail("broker-error", `cannot subscribe to ${topics.join(", ")}: ${e.message}`);
         },
       );
-      this.subscribed.set(topic, done);
+      this.subscribed.set(device, done);
     }
     return done;
   }
 
+  /** What the device's latest birth and death say about its connection (verified with `deviceKey` when given). */
+  private deviceState(device: string, deviceKey: CoseKey | undefined): SilenceFacts["device"] {
+    const announced = this.announced.get(device);
+    const sessionOf = (kind: "birth" | "death", payload: Uint8Array | undefined): number | undefined => {
+      if (!payload) return undefined;
+      try {
+        const session = openPublication(payload, kind, device, deviceKey).body.get("session");
+        return typeof session === "number" ? session : undefined;
+      } catch {
+        return undefined; // a forged or garbled announcement says nothing
+      }
+    };
+    const birth = sessionOf("birth", announced?.birth);
+    const death = sessionOf("death", announced?.death);
+    const source = `the device's latest birth and death (${deviceKey ? "verified" : "UNVERIFIED: no device key"})`;
+    if (birth === undefined && death === undefined) return { online: undefined, source: "no valid birth or death of the device arrived, retained or live" };
+    if (birth !== undefined && (death === undefined || birth > death)) return { online: true, session: birth, source };
+    return { online: false, session: death, source };
+  }
+
   private message(topic: string, payload: Uint8Array): void {
     const prefix = `${this.topicPrefix}/`;
-    const suffix = "/result";
-    if (!topic.startsWith(prefix) || !topic.endsWith(suffix)) return;
-    const device = topic.slice(prefix.length, topic.length - suffix.length);
-    if (device.length === 0 || device.includes("/")) return;
-    this.router.offer(device, payload);
+    if (!topic.startsWith(prefix)) return;
+    const levels = topic.slice(prefix.length).split("/");
+    if (levels.length !== 2 || levels[0].length === 0) return;
+    const [device, kind] = levels;
+    if (kind === "result") this.router.offer(device, payload);
+    else if (kind === "birth" || kind === "death") {
+      if (payload.length === 0) return; // a cleared retained message announces nothing
+      const announced = this.announced.get(device) ?? {};
+      announced[kind] = payload;
+      this.announced.set(device, announced);
+    }
   }
 }

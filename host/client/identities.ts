@@ -2,13 +2,17 @@
 // DIR/<id>/device.pub, kid = UTF-8 of the id. The server and the CLI need only these public halves, so
 // unlike readIdentity() nothing here reads device.key.
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { bytesEqual } from "../../sdk/bytes";
 import { utf8 } from "../../sdk/cbor/encode";
 import { decodeKey, publicKey, type CoseKey } from "../../sdk/cose/key";
 import { errorCode, fail } from "../../sdk/errors";
+import { readFileBounded } from "../files";
 import { DEVICE_PUB_FILE, isDeviceId } from "../identity";
+
+/** A public COSE_Key is about 100 bytes; anything much larger is not one (and may be /dev/zero). */
+const MAX_PUBLIC_KEY_FILE = 64 * 1024;
 
 export interface IdentityScan {
   /** Device id -> public key. */
@@ -33,9 +37,10 @@ function readPublicKey(dir: string, id: string): CoseKey {
   const path = join(dir, id, DEVICE_PUB_FILE);
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = readFileBounded(path, { maxBytes: MAX_PUBLIC_KEY_FILE });
   } catch (e) {
-    return fail("unknown-device", `no identity for ${id}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    if (errorCode(e) === "too-large") throw e;
+    return fail("unknown-device", `no identity for ${id}: ${(e as Error).message}`);
   }
   try {
     return checkDeviceKey(id, decodeKey(bytes));

@@ -15,10 +15,24 @@ export interface MqttConnectOptions {
   /** Delay between reconnects after a drop (default 1 s). */
   reconnectPeriodMs?: number;
   keepaliveSeconds?: number;
-  onMessage(topic: string, payload: Uint8Array): void;
+  /**
+   * Speak MQTT 5 and announce this Maximum Packet Size: the broker drops larger messages instead of
+   * sending them. Falls back to MQTT 3.1.1 (no such limit) when the broker refuses version 5.
+   */
+  maxPacketBytes?: number;
+  onMessage(topic: string, payload: Uint8Array, retain: boolean): void;
   /** Connection events after the first connect ("connected", "offline", errors), for logs. */
   onStatus?(status: string): void;
+  /** The connection went down (false) or came back (true), after the first connect. */
+  onConnection?(up: boolean): void;
 }
+
+/**
+ * The Maximum Packet Size the host tools announce when they read device publications (MQTT 5): a
+ * publication's payload is at most 32 KiB (PUBLICATION_LIMITS) in a COSE_Sign1 of a few hundred bytes
+ * more; 64 KiB plus room for the topic and headers leaves a margin, and nothing larger is ever sent.
+ */
+export const PUBLICATION_PACKET_BYTES = 65 * 1024;
 
 /** The topic levels an id or door may use in a topic: no separators, no wildcards, no control characters. */
 export function checkTopicLevel(value: string, what: string): string {
@@ -42,48 +56,85 @@ function brokerUrlOf(url: string): string {
   return url;
 }
 
-/** Connects and resolves once the broker accepted the connection; rejects with "broker-unreachable" otherwise. */
-export function connectMqtt(url: string, options: MqttConnectOptions): Promise<MqttClient> {
+/** A broker that refused the MQTT version asked for (CONNACK return code 1; reason 132 in MQTT 5). */
+class ProtocolRefused extends GatehouseError {}
+
+/**
+ * Connects and resolves once the broker accepted the connection; rejects with "broker-unreachable"
+ * otherwise. With `maxPacketBytes` it speaks MQTT 5 and announces that Maximum Packet Size, so the broker
+ * never sends a larger packet (it drops it instead: MQTT 5 section 3.1.2.11.4); a broker that speaks only
+ * 3.1.1 (aedes) refuses version 5, and the connection is made again with 3.1.1, where the caller must cap
+ * sizes itself after receipt.
+ */
+export async function connectMqtt(url: string, options: MqttConnectOptions): Promise<MqttClient> {
   const brokerUrl = brokerUrlOf(url);
+  if (options.maxPacketBytes === undefined) return connectOnce(url, brokerUrl, options, 4);
+  try {
+    return await connectOnce(url, brokerUrl, options, 5);
+  } catch (e) {
+    if (!(e instanceof ProtocolRefused)) throw e;
+    options.onStatus?.("the broker does not speak MQTT 5: using 3.1.1 (no maximum packet size)");
+    return connectOnce(url, brokerUrl, options, 4);
+  }
+}
+
+/** Whether a client speaks MQTT 5 (and so announced a maximum packet size). */
+export function speaksMqtt5(client: MqttClient): boolean {
+  return client.options.protocolVersion === 5;
+}
+
+function connectOnce(url: string, brokerUrl: string, options: MqttConnectOptions, protocolVersion: 4 | 5): Promise<MqttClient> {
   const timeout = options.connectTimeoutMs ?? 10_000;
+  const clean = options.clean ?? true;
   const clientOptions: IClientOptions = {
-    protocolVersion: 4,
-    clean: options.clean ?? true,
+    protocolVersion,
+    clean,
     keepalive: options.keepaliveSeconds ?? 30,
     connectTimeout: timeout,
     reconnectPeriod: options.reconnectPeriodMs ?? 1000,
     resubscribe: true,
     ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
+    // MQTT 5: a persistent session lasts until the client comes back (3.1.1's clean session false);
+    // without an expiry interval it would end with the connection.
+    ...(protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxPacketBytes, ...(clean ? {} : { sessionExpiryInterval: 0xffffffff }) } } : {}),
   };
   const client = connect(brokerUrl, clientOptions);
   // MQTT.js leaves Nagle's algorithm on: a small PUBLISH written while a PUBACK waits for the broker's
   // delayed ACK sits there for ~40 ms. Every connection (reconnects make new sockets) turns it off.
   client.on("connect", () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
-  client.on("message", (topic, payload) => {
-    options.onMessage(topic, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+  client.on("message", (topic, payload, packet) => {
+    options.onMessage(topic, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), packet.retain === true);
   });
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => failFirst(`no answer from ${url} within ${timeout} ms`), timeout);
-    const failFirst = (reason: string): void => {
+    const failFirst = (reason: string, refused = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       client.removeAllListeners("message");
       client.end(true);
-      reject(new GatehouseError("broker-unreachable", `cannot connect to ${url}: ${reason}`));
+      const message = `cannot connect to ${url}: ${reason}`;
+      reject(refused ? new ProtocolRefused("broker-unreachable", message) : new GatehouseError("broker-unreachable", message));
     };
     client.once("connect", () => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      client.on("connect", () => options.onStatus?.("connected"));
-      client.on("offline", () => options.onStatus?.("offline (reconnecting)"));
+      client.on("connect", () => {
+        options.onStatus?.("connected");
+        options.onConnection?.(true);
+      });
+      client.on("offline", () => {
+        options.onStatus?.("offline (reconnecting)");
+        options.onConnection?.(false);
+      });
       resolve(client);
     });
     // An "error" listener must exist for the client's whole life (EventEmitter throws without one).
     client.on("error", (e) => {
-      if (!settled) failFirst(e.message || String((e as NodeJS.ErrnoException).code ?? e));
+      const code = (e as { code?: unknown }).code;
+      if (!settled) failFirst(e.message || String(code ?? e), protocolVersion === 5 && (code === 1 || code === 132));
       else options.onStatus?.(`error: ${e.message}`);
     });
     client.once("close", () => failFirst("connection closed"));

@@ -90,6 +90,51 @@ function replyOf(device: string, seq: number, opened: OpenedResult, payload: Uin
   return reply;
 }
 
+/** What a waiter knows when no result came: only facts, so the timeout message claims nothing more. */
+export interface SilenceFacts {
+  /** The broker acknowledged the command's PUBLISH (QoS 1): true, false, or undefined when not known. */
+  acknowledged: boolean | undefined;
+  /** The command's expiry claim, seconds since the epoch; undefined: it has none. */
+  expiresAt?: number;
+  /**
+   * The device's connection as last announced, and where that comes from (e.g. "the device's latest
+   * birth and death (verified)", read as "according to ..."); online undefined: nothing is known, and
+   * `source` says what was looked at.
+   */
+  device?: { online: boolean | undefined; session?: number; source: string };
+  /** Further facts, each a sentence (e.g. a suspected session takeover the server recorded). */
+  notes?: string[];
+}
+
+/**
+ * Why no result may have come, from what is known. It names what is a fact (the broker's
+ * acknowledgement, the device's announced state, the expiry) and lists as possibilities only what those
+ * facts leave open: the broker dropping the command (a full queue for the device's session), another
+ * client holding the device's client id, a refusal whose result the device's rate limit suppressed.
+ */
+export function explainSilence(f: SilenceFacts): string {
+  const parts: string[] = [];
+  if (f.acknowledged === true) parts.push("The broker acknowledged the command; nothing says whether it reached the device.");
+  else if (f.acknowledged === false) parts.push("The broker did not acknowledge the command: it may never have left this client.");
+  const session = f.device?.session;
+  if (f.device?.online === true) {
+    parts.push(
+      `According to ${f.device.source}, the device is connected${session !== undefined ? ` (session ${session})` : ""}. The command may have been dropped by the broker (a full queue for the device's session: max_queued_messages), ` +
+        "taken by another client connected with the device's client id, or refused before its signature was checked with the result suppressed by the device's event rate limit; or the result was lost on its way back.",
+    );
+  } else if (f.device?.online === false) {
+    parts.push(
+      `According to ${f.device.source}, the device is offline${session !== undefined ? ` (its session ${session} ended)` : ""}. The broker delivers the command when the device reconnects only if it still holds the device's persistent session and has room in its queue (max_queued_messages).`,
+    );
+  } else {
+    parts.push(`Nothing tells whether the device is connected (${f.device?.source ?? "nothing was looked at"}). The device may be offline, or the command or its result may have been dropped by the broker (a full queue: max_queued_messages).`);
+  }
+  if (f.expiresAt !== undefined) parts.push(`The command expires at ${new Date(f.expiresAt * 1000).toISOString()}: delivered later, a device with trusted time refuses it (expired).`);
+  else parts.push("The command has no expiry: delivered later, it may still run.");
+  for (const note of f.notes ?? []) parts.push(note);
+  return parts.join(" ");
+}
+
 interface Waiter {
   readonly device: string;
   readonly seq: number;
@@ -155,10 +200,10 @@ export class ResultRouter {
 
   /**
    * Registers a wait for the result of `ref` (register before publishing: a result can arrive before
-   * publish() returns). Resolves with the reply; rejects with "no-result" after `timeoutMs`, or with the
-   * error given to `cancel`.
+   * publish() returns). Resolves with the reply; rejects with "no-result" after `timeoutMs` (its message
+   * built by explainSilence from what `silence` reports then), or with the error given to `cancel`.
    */
-  wait(device: string, ref: Uint8Array, options: { seq: number; deviceKey?: CoseKey; timeoutMs: number }): { promise: Promise<CommandReply>; cancel(error: Error): void } {
+  wait(device: string, ref: Uint8Array, options: { seq: number; deviceKey?: CoseKey; timeoutMs: number; silence?: () => SilenceFacts }): { promise: Promise<CommandReply>; cancel(error: Error): void } {
     const k = key(device, toHex(ref));
     let waiter!: Waiter;
     const promise = new Promise<CommandReply>((resolve, reject) => {
@@ -186,12 +231,8 @@ export class ResultRouter {
       set.add(waiter);
       timer = setTimeout(() => {
         const refused = waiter.refused ? ` A result did arrive but failed verification (${waiter.refused}): is the device key right?` : "";
-        waiter.reject(
-          new GatehouseError(
-            "no-result",
-            `no result from ${device} within ${options.timeoutMs} ms: the device may be offline (its persistent session gets the command when it reconnects), or it refused the command before authenticating it and its security-event rate limit suppressed the result.${refused}`,
-          ),
-        );
+        const facts = options.silence?.() ?? { acknowledged: undefined };
+        waiter.reject(new GatehouseError("no-result", `no result from ${device} within ${options.timeoutMs} ms. ${explainSilence(facts)}${refused}`));
       }, options.timeoutMs);
     });
     return { promise, cancel: (error) => waiter.reject(error) };
@@ -222,6 +263,10 @@ export interface RelayOptions {
   timeoutMs: number;
   /** Runs after the wait is registered and before the command is published (e.g. subscribe to the result topic). */
   beforePublish?(): Promise<void>;
+  /** The command's expiry claim (seconds since the epoch), for the timeout message. */
+  expiresAt?: number;
+  /** What the caller knows of the device when no result came (its announced state, notes). */
+  silence?(): Omit<SilenceFacts, "acknowledged" | "expiresAt">;
   crypto?: CryptoPort;
 }
 
@@ -231,13 +276,16 @@ export interface RelayOptions {
  */
 export async function awaitResult(o: RelayOptions): Promise<CommandReply> {
   const ref = commandRef(o.message, o.crypto);
-  const wait = o.router.wait(o.device, ref, { seq: o.seq, deviceKey: o.deviceKey, timeoutMs: o.timeoutMs });
+  let acknowledged = false;
+  const silence = (): SilenceFacts => ({ ...o.silence?.(), acknowledged, expiresAt: o.expiresAt });
+  const wait = o.router.wait(o.device, ref, { seq: o.seq, deviceKey: o.deviceKey, timeoutMs: o.timeoutMs, silence });
   try {
     await o.beforePublish?.();
     await o.client.publishAsync(`${o.topicPrefix}/${o.device}/cmd/${o.door}`, Buffer.from(o.message.buffer, o.message.byteOffset, o.message.byteLength), {
       qos: 1,
       retain: false,
     });
+    acknowledged = true;
   } catch (e) {
     const error = e instanceof GatehouseError ? e : new GatehouseError("broker-error", `cannot publish the command: ${(e as Error).message}`);
     wait.cancel(error);

@@ -6,19 +6,37 @@
 //
 // Anything that fails (an unregistered device, a bad signature, a malformed body, a sequence number
 // below the window) becomes a security event with source "server" and is otherwise ignored. Those
-// events go through the SDK's rate limiter, so a flood of garbage costs a counter, not disk.
+// events go through the SDK's rate limiter, one per device (one more for every unregistered name), so a
+// flood of garbage costs a counter, not disk, and noise on one device's topics never silences another's.
+//
+// Ingestion is off the MQTT hot path (issue 11): the message handler only sorts a message into a
+// bounded per-device queue (ingest-queue.ts); batches are verified, then stored in one transaction, then
+// the next batch waits for I/O. What the queue cannot hold is counted and recorded as an event.
+//
+// Nothing is lost without a record: every result, telemetry and event a device publishes is numbered in
+// its boot's stream (protocol §4), and indices that do not arrive are recorded as
+// publications-missing (or publications-dropped, the part the device's own offline queue dropped, as it
+// reported) by gaps.ts. Messages larger than any publication can be are refused by size: with an MQTT 5
+// broker the server announces a Maximum Packet Size, so the broker drops them before they are sent;
+// with a 3.1.1 broker they arrive and are refused without being verified (message-too-large).
+//
+// Sessions taken over: a device's client id used by another client shows as a new connection of the
+// same boot whose previous connection ended without its will (mosquitto sends no will on a takeover),
+// or as repeated connects in a short time; both are recorded as session-takeover.
 //
 // MQTT: a persistent session (clean session false, a fixed client id), QoS 1 subscriptions: what devices
-// publish while the server is down waits at the broker. Each message is stored in one SQLite transaction
-// before MQTT.js acknowledges it. Only one server may use a client id at a time: a second one would take
-// the session over, and the two would disconnect each other in turn.
+// publish while the server is down waits at the broker (up to its queue limits: README). A message is
+// acknowledged when it is queued here, and stored within a batch; a crash in between loses the batch,
+// and the gaps in the device's stream are then recorded when the server is back. Only one server may use
+// a client id at a time: a second one would take the session over, and the two would disconnect each
+// other in turn.
 
 import type { MqttClient } from "mqtt";
 import type { Server } from "node:http";
 import { toHex } from "../../sdk/bytes";
 import { parseSign1 } from "../../sdk/cose/sign1";
 import { decodeCommand, COMMAND_LIMITS } from "../../sdk/command/envelope";
-import { ReplayWindow } from "../../sdk/command/replay";
+import { ReplayWindow, type ReplayState } from "../../sdk/command/replay";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode, fail } from "../../sdk/errors";
@@ -28,9 +46,11 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
 import { checkDeviceIdInput, checkDeviceKey, loadIdentities } from "../client/identities";
 import { toJson } from "../client/json";
-import { checkTopicLevel, connectMqtt, endMqtt } from "../client/mqtt";
-import { awaitResult, ResultRouter, type CommandReply } from "../client/results";
+import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
+import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
+import { describeRanges, isStreamState, PublicationGaps, rangesOf, type GapReport } from "./gaps";
 import { startHttp } from "./http";
+import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
 import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent, type ResultRow, type TelemetryRow } from "./store";
 
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -38,6 +58,18 @@ export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryR
 export const DEFAULT_SERVER_CLIENT_ID = "gatehouse-server";
 export const DEFAULT_RELAY_TIMEOUT_MS = 10_000;
 export const MAX_RELAY_TIMEOUT_MS = 120_000;
+/**
+ * The largest message taken for verification: a publication's payload is at most PUBLICATION_LIMITS
+ * (32 KiB) inside a COSE_Sign1 of a few hundred bytes more. Larger ones are refused unread.
+ */
+export const MAX_PUBLICATION_BYTES = 64 * 1024;
+/** Most dropped-index ranges a birth may list (devices list at most 16). */
+const MAX_DROPPED_RANGES = 64;
+/** Relayed commands waiting for their result at once (each holds an HTTP request open). */
+export const MAX_PENDING_RELAYS = 1000;
+/** A batch ends after this many messages or this much time, so the event loop gets back to I/O. */
+const BATCH_MESSAGES = 512;
+const BATCH_MS = 25;
 
 export interface FleetServerOptions {
   brokerUrl: string;
@@ -54,10 +86,19 @@ export interface FleetServerOptions {
   log?: (line: string) => void;
   /** Devices coming online or going offline, and every security event stored. */
   onActivity?: (activity: Activity) => void;
-  /** Rate limit of server-side security events (default 20 per second, bursts of 100). */
+  /** Rate limit of server-side security events, per device (default 20 per second, bursts of 100). */
   serverEventsPerSecond?: number;
   serverEventBurst?: number;
   connectTimeoutMs?: number;
+  /** How long a publication may be overdue before it is recorded as missing (default 10 s). */
+  gapGraceMs?: number;
+  /** How often overdue publications, ingest drops and suppressed counts are looked at (default 1 s). */
+  sweepIntervalMs?: number;
+  /** Bounds of the ingest queue (ingest-queue.ts). */
+  ingest?: IngestQueueOptions;
+  /** Connects of one device's boot within this window that make a session-takeover event (default 3 in 60 s). */
+  takeoverConnects?: number;
+  takeoverWindowMs?: number;
 }
 
 export type Activity =
@@ -105,9 +146,12 @@ function millis(value: unknown): number | null {
 /** Why a verified body does not have the fields of its kind (protocol §4), or undefined. */
 function malformed(kind: PublicationKind, body: CborMap): string | undefined {
   const get = (k: string): CborValue => body.get(k);
+  if (kind !== "birth" && kind !== "death" && (!isUint(get("stream")) || !isUint(get("index")))) return `${kind} stream or index is not an unsigned integer`;
   switch (kind) {
     case "birth": {
       if (!isUint(get("session"))) return "birth session is not an unsigned integer";
+      if (!isUint(get("stream")) || !isUint(get("next"))) return "birth stream or next is not an unsigned integer";
+      if (rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) === undefined) return `birth droppedRanges is not a list of at most ${MAX_DROPPED_RANGES} index ranges`;
       if (!isText(get("firmware"), 64)) return "birth firmware is not text";
       if (!isUint(get("patch")) || !isUint(get("epoch"))) return "birth patch or epoch is not an unsigned integer";
       if (!Array.isArray(get("doors"))) return "birth doors is not an array";
@@ -139,6 +183,23 @@ function malformed(kind: PublicationKind, body: CborMap): string | undefined {
   }
 }
 
+/** A message from the ingest queue after verification, ready to be stored. */
+type Prepared =
+  | { type: "refused"; device: string; code: string; detail: string }
+  | { type: "publication"; device: string; kind: PublicationKind; body: CborMap; seq: number; payload: Uint8Array; problem?: string; receivedAt: number };
+
+/** What the server knows of a device's current connection, for takeover detection (memory only). */
+interface Connection {
+  stream: number;
+  session: number;
+  /** When its birth arrived. */
+  at: number;
+  /** Its death (the will, or a clean stop) arrived. */
+  ended: boolean;
+  /** Arrival times of the births of this boot within the takeover window. */
+  connects: number[];
+}
+
 export class FleetServer {
   /** Where the HTTP API listens, e.g. "http://127.0.0.1:8080" (undefined without `http`). */
   httpUrl?: string;
@@ -149,9 +210,22 @@ export class FleetServer {
   /** `${device}\n${kind}` -> its replay window (one sender, ""). */
   private readonly windows = new Map<string, ReplayWindow>();
   private readonly router = new ResultRouter();
-  private readonly serverEvents: SecurityEventLog;
-  /** Set just before serverEvents.record(), read by its sink (which runs synchronously inside). */
+  /** Server-event rate limiters: one per registered device, "" for every unregistered name. */
+  private readonly limiters = new Map<string, SecurityEventLog>();
+  /** Set just before a limiter's record(), read by its sink (which runs synchronously inside). */
   private eventContext: { device: string; detail: string } | undefined;
+  private readonly queue: IngestQueue;
+  private readonly gaps: PublicationGaps;
+  private readonly connections = new Map<string, Connection>();
+  /** Per device: when a session takeover or missing publications were last recorded (for timeout messages). */
+  private readonly lastTakeover = new Map<string, number>();
+  private readonly lastMissing = new Map<string, number>();
+  /** When the server's own broker connection last went down (a device reconnecting then is explained). */
+  private lastBrokerDrop = 0;
+  private drainScheduled = false;
+  /** Set once the broker connection is closed on stop(): nothing more is taken in. */
+  private ingestClosed = false;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private mqtt: MqttClient | undefined;
   private http: Server | undefined;
   private stopped = false;
@@ -165,29 +239,8 @@ export class FleetServer {
     this.prefix = options.topicPrefix ?? "gh";
     checkTopicLevel(this.prefix, "topic prefix");
     this.store = new Store(options.dbPath);
-    this.serverEvents = new SecurityEventLog({
-      clock: nodeClock,
-      ratePerSecond: options.serverEventsPerSecond ?? 20,
-      burst: options.serverEventBurst ?? 100,
-      sink: (event) => {
-        const context = this.eventContext ?? { device: "", detail: "" };
-        this.appendEvent({
-          receivedAt: Date.now(),
-          device: context.device,
-          source: "server",
-          code: event.code,
-          allowed: false,
-          principal: event.principal,
-          door: event.door ?? null,
-          op: event.op ?? null,
-          deviceTime: null,
-          uptime: null,
-          suppressed: event.suppressed,
-          seq: null,
-          detail: context.detail,
-        });
-      },
-    });
+    this.queue = new IngestQueue(options.ingest);
+    this.gaps = new PublicationGaps({ graceMs: options.gapGraceMs });
   }
 
   static async start(options: FleetServerOptions): Promise<FleetServer> {
@@ -211,6 +264,8 @@ export class FleetServer {
       const window = this.window(row.device, row.kind);
       window.restore(new Map([["", [row.highest, row.seen]]]));
     }
+    const now = Date.now();
+    for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
     if (this.options.identitiesDir !== undefined) {
       const scan = loadIdentities(this.options.identitiesDir);
       for (const line of scan.skipped) this.log(`identities: skipped ${line}`);
@@ -222,12 +277,21 @@ export class FleetServer {
       clean: false,
       clientId: this.options.clientId ?? DEFAULT_SERVER_CLIENT_ID,
       connectTimeoutMs: this.options.connectTimeoutMs,
-      onMessage: (topic, payload) => this.receive(topic, payload),
+      maxPacketBytes: PUBLICATION_PACKET_BYTES,
+      onMessage: (topic, payload, retain) => this.receive(topic, payload, retain),
       onStatus: (status) => this.log(`broker: ${status}`),
+      onConnection: (up) => {
+        if (!up) this.lastBrokerDrop = Date.now();
+        // Whatever was overdue may be waiting for us at the broker: the grace period starts again.
+        else this.gaps.restartGrace(Date.now());
+      },
     });
     const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${TOPIC_OF_KIND[kind]}`);
     await this.mqtt.subscribeAsync(topics, { qos: 1 });
-    this.log(`broker: connected to ${this.options.brokerUrl}, subscribed to ${topics.join(", ")}`);
+    const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${PUBLICATION_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
+    this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
+    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
+    this.sweepTimer.unref();
 
     if (this.options.http) {
       const { server, url } = await startHttp(this, this.options.http, (line) => this.log(line));
@@ -239,6 +303,7 @@ export class FleetServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.sweepTimer);
     this.router.cancelAll(new GatehouseError("server-stopped", "the server is stopping"));
     if (this.http) {
       const http = this.http;
@@ -247,7 +312,15 @@ export class FleetServer {
         http.closeAllConnections();
       });
     }
+    // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
+    // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
+    this.ingestClosed = true;
+    // What the broker handed over is stored before the database closes.
+    if (this.store.db.open) {
+      while (this.queue.size > 0) this.drainBatch();
+      this.recordDrops();
+    }
     this.store.close();
   }
 
@@ -262,7 +335,11 @@ export class FleetServer {
     const key = checkDeviceKey(id, publicKey);
     const change = this.store.setKey(id, key, options.replace === true, Date.now());
     if (change === "conflict") fail("device-conflict", `device ${id} is registered with another key`);
-    if (change === "replaced") for (const kind of PUBLICATION_KINDS) this.windows.delete(`${id}\n${kind}`);
+    if (change === "replaced") {
+      for (const kind of PUBLICATION_KINDS) this.windows.delete(`${id}\n${kind}`);
+      this.gaps.forget(id);
+      this.connections.delete(id);
+    }
     this.keys.set(id, key);
     if (change !== "unchanged") this.notify({ type: "registered", device: id, change });
     return change;
@@ -286,7 +363,9 @@ export class FleetServer {
   /**
    * Publishes a command signed elsewhere and waits for its result, verified with the registered key. The
    * claims are read (without verification: the device does that) only to check that they name the same
-   * device and door as the request, so the command is not delivered where it will be refused.
+   * device and door as the request, so the command is not delivered where it will be refused. A command
+   * that gets no result is recorded as a server event (command-unanswered), and the error says what the
+   * server knows of the device.
    */
   async relayCommand(request: RelayRequest): Promise<CommandReply> {
     if (this.stopped || !this.mqtt) fail("server-stopped", "the server is stopping");
@@ -295,22 +374,49 @@ export class FleetServer {
     const timeoutMs = request.timeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_RELAY_TIMEOUT_MS) fail("usage", `timeoutMs must be an integer from 1 to ${MAX_RELAY_TIMEOUT_MS}`);
     if (!this.keys.has(device)) fail("unknown-device", `device ${device} is not registered`);
+    if (this.router.pending >= MAX_PENDING_RELAYS) fail("server-busy", `${MAX_PENDING_RELAYS} commands are already waiting for their results`);
     const parts = parseSign1(request.message, { tag: "required", limits: COMMAND_LIMITS });
     if (parts.payload === null) fail("cose-detached-payload", "the command has no payload");
     const command = decodeCommand(parts.payload);
     if (command.device !== device) fail("command-mismatch", `the command is for device ${command.device}, not ${device}`);
     if (command.door !== door) fail("command-mismatch", `the command is for door ${command.door}, not ${door}`);
-    return awaitResult({
-      client: this.mqtt,
-      router: this.router,
-      topicPrefix: this.prefix,
-      device,
-      door,
-      message: request.message,
-      seq: command.seq,
-      timeoutMs,
-      // Results reach the router through receive(), verified with the registered key.
-    });
+    try {
+      return await awaitResult({
+        client: this.mqtt,
+        router: this.router,
+        topicPrefix: this.prefix,
+        device,
+        door,
+        message: request.message,
+        seq: command.seq,
+        timeoutMs,
+        expiresAt: command.expiresAt,
+        silence: () => this.silence(device),
+        // Results reach the router through the ingest, verified with the registered key.
+      });
+    } catch (e) {
+      if (errorCode(e) === "no-result" && !this.stopped) {
+        this.inTransaction(() => this.serverEvent(device, "command-unanswered", `command seq ${command.seq} (${command.op} on ${door}) relayed, no result within ${timeoutMs} ms`));
+      }
+      throw e;
+    }
+  }
+
+  /** What the server knows of a device when a relayed command got no result. */
+  private silence(device: string): Omit<SilenceFacts, "acknowledged" | "expiresAt"> {
+    const row = this.store.device(device);
+    const notes: string[] = [];
+    const takeover = this.lastTakeover.get(device);
+    if (takeover !== undefined) notes.push(`The server recorded a suspected session takeover of this device at ${new Date(takeover).toISOString()} (another client using its client id can take its commands).`);
+    const missing = this.lastMissing.get(device);
+    if (missing !== undefined) notes.push(`The server recorded publications of this device as missing at ${new Date(missing).toISOString()} (lost on the way: a broker queue limit).`);
+    const known = row !== undefined && (row.session !== null || row.deathSession !== null);
+    return {
+      device: known
+        ? { online: row.online, session: (row.online ? row.session : row.deathSession) ?? undefined, source: "the server's record of the device's verified births and deaths" }
+        : { online: undefined, source: "the server has received no birth or death of it" },
+      notes,
+    };
   }
 
   // ---- ingestion ----
@@ -322,13 +428,39 @@ export class FleetServer {
     return window;
   }
 
+  /** The rate limiter for events about `device`: its own when registered, the shared one otherwise. */
+  private limiter(device: string): SecurityEventLog {
+    const key = this.keys.has(device) ? device : "";
+    let limiter = this.limiters.get(key);
+    if (!limiter) {
+      limiter = new SecurityEventLog({
+        clock: nodeClock,
+        ratePerSecond: this.options.serverEventsPerSecond ?? 20,
+        burst: this.options.serverEventBurst ?? 100,
+        sink: (event) => {
+          const context = this.eventContext ?? { device: key, detail: "" };
+          this.appendEvent(serverEventRow(context.device, event.code, context.detail, event.suppressed, event.door ?? null, event.op ?? null, event.principal));
+        },
+      });
+      this.limiters.set(key, limiter);
+    }
+    return limiter;
+  }
+
+  /** A server refusal, through the device's rate limiter. */
   private serverEvent(device: string, code: string, detail: string): void {
-    this.eventContext = { device: device.slice(0, MAX_TOPIC_DEVICE), detail: detail.slice(0, 512) };
+    const name = device.slice(0, MAX_TOPIC_DEVICE);
+    this.eventContext = { device: name, detail: detail.slice(0, 512) };
     try {
-      this.serverEvents.record({ code, allowed: false, principal: "unknown" });
+      this.limiter(name).record({ code, allowed: false, principal: "unknown" });
     } finally {
       this.eventContext = undefined;
     }
+  }
+
+  /** A server event that is not rate-limited: derived from verified publications or counted losses. */
+  private directEvent(device: string, code: string, detail: string): void {
+    this.appendEvent(serverEventRow(device, code, detail.slice(0, 1024), 0, null, null, null));
   }
 
   private appendEvent(event: NewEvent): void {
@@ -349,34 +481,135 @@ export class FleetServer {
     }
   }
 
-  /** One message from the broker. Never throws (a throw would leave it unacknowledged, forever redelivered). */
-  private receive(topic: string, payload: Uint8Array): void {
-    if (this.stopped) return;
+  /** Runs `work` in one transaction; activities are reported after it committed. Never throws. */
+  private inTransaction(work: () => void): boolean {
+    if (!this.store.db.open) return false;
+    const activities: Activity[] = [];
+    this.queued = activities;
     try {
-      this.ingest(topic, payload);
+      this.store.transaction(work);
     } catch (e) {
-      this.log(`ingest ${topic}: ${errorCode(e)}: ${(e as Error).message}`);
+      this.log(`database: ${errorCode(e)}: ${(e as Error).message}`);
+      return false;
+    } finally {
+      this.queued = undefined;
+    }
+    for (const activity of activities) this.notify(activity);
+    return true;
+  }
+
+  /** One message from the broker: sorted into the ingest queue, nothing more (MQTT.js acknowledges it on return). */
+  private receive(topic: string, payload: Uint8Array, retain: boolean): void {
+    if (this.ingestClosed) return;
+    const levels = topic.split("/");
+    if (levels.length !== 3 || levels[0] !== this.prefix || levels[1].length === 0 || !KIND_OF_SUFFIX.has(levels[2])) return;
+    const device = levels[1];
+    const item: Incoming = { topic, device, payload, retain, receivedAt: Date.now() };
+    // Larger than any publication (an MQTT 3.1.1 broker sends what an MQTT 5 one would drop): the bytes
+    // are not kept, only their count.
+    if (payload.length > MAX_PUBLICATION_BYTES) {
+      item.oversize = payload.length;
+      item.payload = new Uint8Array(0);
+    }
+    this.queue.push(this.keys.has(device) ? device : "", item);
+    if (!this.drainScheduled && !this.stopped) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain());
     }
   }
 
-  private ingest(topic: string, payload: Uint8Array): void {
-    const levels = topic.split("/");
-    if (levels.length !== 3 || levels[0] !== this.prefix) return;
-    const device = levels[1];
-    const kind = KIND_OF_SUFFIX.get(levels[2]);
-    if (kind === undefined || device.length === 0) return;
-    if (payload.length === 0) return; // a retained message being cleared
-    const key = this.keys.get(device);
-    if (!key) {
-      this.serverEvent(device, "unknown-device", `${kind} on ${topic} from a device that is not registered`);
+  private drain(): void {
+    this.drainScheduled = false;
+    if (this.stopped) return;
+    this.drainBatch();
+    if (this.queue.size > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Verifies a batch from the queue, then stores it in one transaction. Never throws. */
+  private drainBatch(): void {
+    const started = performance.now();
+    const batch: Prepared[] = [];
+    /** Windows changed by this batch, with their state before it (restored if the batch rolls back). */
+    const touched = new Map<string, { device: string; kind: PublicationKind; window: ReplayWindow; before: ReplayState }>();
+    let taken = 0;
+    while (taken < BATCH_MESSAGES && performance.now() - started < BATCH_MS) {
+      const item = this.queue.take();
+      if (!item) break;
+      taken++;
+      try {
+        const prepared = this.prepare(item, touched);
+        if (prepared) batch.push(prepared);
+      } catch (e) {
+        this.log(`ingest ${item.topic}: ${errorCode(e)}: ${(e as Error).message}`);
+      }
+    }
+    if (batch.length === 0 && touched.size === 0) return;
+    const delivered: Prepared[] = [];
+    const committed = this.inTransaction(() => {
+      const online = new Map<string, boolean>();
+      for (const p of batch) {
+        if (p.type === "refused") {
+          this.serverEvent(p.device, p.code, p.detail);
+          continue;
+        }
+        this.store.seen(p.device, p.receivedAt);
+        if (p.problem) {
+          this.serverEvent(p.device, "publication-malformed", `${p.kind} seq ${p.seq}: ${p.problem}`);
+          continue;
+        }
+        const was = online.get(p.device) ?? this.store.isOnline(p.device);
+        this.apply(p.device, p.kind, p.body, p.seq, p.receivedAt);
+        if (p.kind === "birth" || p.kind === "death") {
+          const now = this.store.isOnline(p.device);
+          // A birth is a new session even when the store still had the device online (its last death
+          // may never have reached this server), so it is reported as coming online.
+          if (now !== was || (now && p.kind === "birth")) {
+            const row = this.store.device(p.device);
+            this.notify(now ? { type: "online", device: p.device, session: row?.session ?? null, firmware: row?.firmware ?? null } : { type: "offline", device: p.device });
+          }
+          online.set(p.device, now);
+        }
+        if (p.kind === "result") delivered.push(p);
+      }
+      for (const { device, kind, window } of touched.values()) {
+        const [highest, seen] = window.snapshot().get("") as [number, number];
+        this.store.saveReplay(device, kind, highest, seen);
+      }
+      this.saveStreams();
+    });
+    if (!committed) {
+      for (const { window, before } of touched.values()) window.restore(before); // the database rolled back; so do the windows
+      this.reloadStreams();
+      this.directEventOutside("", "ingest-failed", `a batch of ${taken} messages could not be stored (see the server log); their publications will show as missing`);
       return;
     }
+    for (const p of delivered) if (p.type === "publication") this.router.deliverVerified(p.device, p.body, p.payload);
+  }
+
+  /** Verifies one message and moves its replay window. Undefined: a duplicate, dropped silently. */
+  private prepare(item: Incoming, touched: Map<string, { device: string; kind: PublicationKind; window: ReplayWindow; before: ReplayState }>): Prepared | undefined {
+    const { topic, device, payload } = item;
+    const kind = KIND_OF_SUFFIX.get(topic.slice(topic.lastIndexOf("/") + 1)) as PublicationKind;
+    if (item.oversize !== undefined) {
+      return { type: "refused", device, code: "message-too-large", detail: `${kind} on ${topic}: ${item.oversize} bytes, more than a publication can be (${MAX_PUBLICATION_BYTES}); refused unread` };
+    }
+    if (payload.length === 0) {
+      // An empty message on a retained topic deletes the retained message at the broker: anyone allowed
+      // to publish there can make a server that starts later think the device never came online.
+      if (kind === "birth" || kind === "death") return { type: "refused", device, code: "retained-cleared", detail: `an empty ${kind} on ${topic} cleared the retained ${kind} at the broker` };
+      return { type: "refused", device, code: "publication-malformed", detail: `an empty ${kind} on ${topic}` };
+    }
+    const key = this.keys.get(device);
+    if (!key) return { type: "refused", device, code: "unknown-device", detail: `${kind} on ${topic} from a device that is not registered` };
+    const retained = item.retain ? " (retained)" : "";
     let body: CborMap;
     try {
       body = verifyPublication(nodeCrypto, payload, key, kind, device);
     } catch (e) {
-      this.serverEvent(device, errorCode(e), `${kind} refused: ${(e as Error).message}`);
-      return;
+      return { type: "refused", device, code: errorCode(e), detail: `${kind}${retained} refused: ${(e as Error).message}` };
     }
     const seq = body.get("seq") as number;
     const window = this.window(device, kind);
@@ -385,61 +618,48 @@ export class FleetServer {
     } catch (e) {
       if (errorCode(e) === "replayed") {
         this.duplicates++;
-        return; // QoS 1 redelivery or a retained message seen again: silently dropped (protocol §4)
+        return undefined; // QoS 1 redelivery or a retained message seen again: silently dropped (protocol §4)
       }
-      this.serverEvent(device, errorCode(e), `${kind} seq ${seq}: ${(e as Error).message}`);
-      return;
+      return { type: "refused", device, code: errorCode(e), detail: `${kind}${retained} seq ${seq}: ${(e as Error).message}` };
     }
-    const problem = malformed(kind, body);
-    const now = Date.now();
-    const wasOnline = this.store.isOnline(device);
-    const queued: Activity[] = [];
-    const before = window.snapshot();
-    this.queued = queued;
-    try {
-      this.store.transaction(() => {
-        window.accept("", seq);
-        const [highest, seen] = window.snapshot().get("") as [number, number];
-        this.store.saveReplay(device, kind, highest, seen);
-        this.store.seen(device, now);
-        if (problem) this.serverEvent(device, "publication-malformed", `${kind} seq ${seq}: ${problem}`);
-        else this.apply(device, kind, body, seq, now);
-      });
-    } catch (e) {
-      window.restore(before); // the database rolled back; so does the window
-      throw e;
-    } finally {
-      this.queued = undefined;
-    }
-    const online = this.store.isOnline(device);
-    // A birth is a new session even when the store still had the device online (its last death may
-    // never have reached this server), so it is reported as coming online.
-    if (online !== wasOnline || (online && kind === "birth" && !problem)) {
-      const row = this.store.device(device);
-      queued.push(online ? { type: "online", device, session: row?.session ?? null, firmware: row?.firmware ?? null } : { type: "offline", device });
-    }
-    for (const activity of queued) this.notify(activity);
-    if (kind === "result" && !problem) this.router.deliverVerified(device, body, payload);
+    const k = `${device}\n${kind}`;
+    if (!touched.has(k)) touched.set(k, { device, kind, window, before: window.snapshot() });
+    window.accept("", seq);
+    return { type: "publication", device, kind, body, seq, payload, problem: malformed(kind, body), receivedAt: item.receivedAt };
   }
 
   private apply(device: string, kind: PublicationKind, body: CborMap, seq: number, now: number): void {
     const get = (k: string): CborValue => body.get(k);
     const text = (k: string): string | null => (typeof get(k) === "string" ? (get(k) as string) : null);
     switch (kind) {
-      case "birth":
-        this.store.applyBirth(device, {
+      case "birth": {
+        const session = get("session") as number;
+        const stream = get("stream") as number;
+        const newer = this.store.applyBirth(device, {
           seq,
-          session: get("session") as number,
+          session,
           firmware: get("firmware") as string,
           patch: get("patch") as number,
           epoch: get("epoch") as number,
           doors: toJson(get("doors")),
           dropped: toJson(get("dropped")),
         });
+        this.recordGaps(this.gaps.birth(device, stream, get("next") as number, rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) ?? [], now));
+        if (newer) this.watchConnect(device, stream, session, now);
         return;
-      case "death":
-        this.store.applyDeath(device, get("session") as number);
+      }
+      case "death": {
+        const session = get("session") as number;
+        this.store.applyDeath(device, session);
+        const connection = this.connections.get(device);
+        if (connection && connection.session === session) connection.ended = true;
+        else if (connection && session < connection.session && this.lastBrokerDrop < connection.at) {
+          // A death the server did not expect: an older connection under the device's client id ended
+          // after a newer one had begun, so two were up at once.
+          this.takeover(device, `the death of session ${session} arrived while session ${connection.session} was current: two connections used the device's client id at the same time.`);
+        }
         return;
+      }
       case "telemetry":
         this.store.putTelemetry({
           device,
@@ -450,7 +670,7 @@ export class FleetServer {
           receivedAt: now,
           seq,
         });
-        return;
+        break;
       case "event": {
         const uptime = get("uptime");
         this.appendEvent({
@@ -468,7 +688,7 @@ export class FleetServer {
           seq,
           detail: null,
         });
-        return;
+        break;
       }
       case "result": {
         const cmdSeq = get("cmdSeq");
@@ -486,8 +706,133 @@ export class FleetServer {
           message: text("message"),
           seq,
         });
-        return;
+        break;
+      }
+    }
+    this.recordGaps(this.gaps.publication(device, get("stream") as number, get("index") as number, now));
+  }
+
+  /**
+   * A new connection of a device (a newer birth). Within one boot (the same stream), a connection that
+   * replaced the previous one without its will being published, or many connections in a short time,
+   * mean the device's client id was used by another client too (a takeover) — or that the device lost its
+   * link and came back before the broker noticed. Both are recorded as session-takeover, unless the
+   * server's own connection dropped meanwhile (a broker restart makes every device reconnect). A death
+   * of an older session arriving after a newer birth is one too (apply, "death"). A broker that publishes
+   * the will on a takeover makes a single one look like a short disconnect: only repeated connects show.
+   */
+  private watchConnect(device: string, stream: number, session: number, now: number): void {
+    const previous = this.connections.get(device);
+    const window = this.options.takeoverWindowMs ?? 60_000;
+    const connects = previous && previous.stream === stream ? previous.connects.filter((at) => now - at < window) : [];
+    connects.push(now);
+    this.connections.set(device, { stream, session, at: now, ended: false, connects });
+    if (!previous || previous.stream !== stream || session <= previous.session) return;
+    const explained = this.lastBrokerDrop >= previous.at;
+    if (!previous.ended && !explained) {
+      this.takeover(
+        device,
+        `session ${session} replaced session ${previous.session} of the same boot, whose connection ended without its will: the broker handed the device's client id to a new connection. Another client connected with it (and the device took it back), or the device lost its link and reconnected before the broker noticed.`,
+      );
+    }
+    const limit = this.options.takeoverConnects ?? 3;
+    if (connects.length >= limit && !explained) {
+      this.takeover(device, `${connects.length} connects of the same boot within ${Math.round(window / 1000)} s (now session ${session}): clients are taking the device's client id from each other.`);
+      connects.length = 0;
+    }
+  }
+
+  private takeover(device: string, detail: string): void {
+    this.lastTakeover.set(device, Date.now());
+    this.directEvent(device, "session-takeover", detail);
+  }
+
+  private recordGaps(reports: GapReport[]): void {
+    for (const r of reports) {
+      const total = r.missing.count + r.dropped.count;
+      if (r.dropped.count > 0) {
+        const what =
+          r.reason === "reported-late"
+            ? `${r.dropped.count} publication(s) recorded as missing before (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`
+            : `${r.dropped.count} of ${total} publication(s) not received (stream ${r.stream}, index ${describeRanges(r.dropped.ranges, r.dropped.count)})`;
+        this.directEvent(r.device, "publications-dropped", `${what} were dropped by the device's own offline queue, as its birth reports`);
+      }
+      if (r.missing.count > 0) {
+        this.lastMissing.set(r.device, Date.now());
+        const why = r.reason === "restarted" ? "the device restarted before they arrived" : `overdue by more than ${this.options.gapGraceMs ?? 10_000} ms`;
+        this.directEvent(
+          r.device,
+          "publications-missing",
+          `${r.missing.count} of ${total} publication(s) never arrived (stream ${r.stream}, index ${describeRanges(r.missing.ranges, r.missing.count)}; ${why}): lost between the device and this server (a broker queue or size limit, or this server's ingest queue)`,
+        );
       }
     }
   }
+
+  private saveStreams(): void {
+    for (const device of this.gaps.takeChanged()) {
+      const state = this.gaps.state(device);
+      if (state) this.store.saveStream(device, state);
+      else this.store.deleteStream(device);
+    }
+  }
+
+  private reloadStreams(): void {
+    this.gaps.takeChanged();
+    const now = Date.now();
+    for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
+  }
+
+  private directEventOutside(device: string, code: string, detail: string): void {
+    this.inTransaction(() => this.directEvent(device, code, detail));
+  }
+
+  /** What the ingest queue could not hold, as one event per device since the last time. */
+  private recordDrops(): void {
+    const drops = this.queue.takeDrops();
+    if (drops.size === 0) return;
+    this.inTransaction(() => {
+      for (const [key, d] of drops) {
+        const whose = key === "" ? "for unregistered devices" : `for ${key}`;
+        this.directEvent(key, "ingest-dropped", `${d.count} message(s) ${whose} (${d.bytes} bytes, e.g. on ${d.topic}) dropped: the server's ingest queue was full`);
+      }
+    });
+  }
+
+  /** Every second: overdue publications, ingest drops, suppressed event counts. */
+  private sweep(): void {
+    if (this.stopped) return;
+    this.recordDrops();
+    const reports = this.gaps.sweep(Date.now());
+    this.inTransaction(() => {
+      this.recordGaps(reports);
+      for (const [key, limiter] of this.limiters) {
+        this.eventContext = { device: key, detail: "server events suppressed by the rate limit since the last one (count in suppressed)" };
+        try {
+          limiter.flushSuppressed({ code: "events-suppressed", allowed: false, principal: "unknown" });
+        } finally {
+          this.eventContext = undefined;
+        }
+      }
+      this.saveStreams();
+    });
+  }
+}
+
+function serverEventRow(device: string, code: string, detail: string, suppressed: number, door: string | null, op: string | null, principal: string | null): NewEvent {
+  return {
+    receivedAt: Date.now(),
+    device,
+    source: "server",
+    code,
+    allowed: false,
+    principal,
+    door,
+    op,
+    deviceTime: null,
+    uptime: null,
+    suppressed,
+    seq: null,
+    detail,
+  };
 }

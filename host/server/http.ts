@@ -15,7 +15,8 @@
 // loopback (the default of `gatehouse server`) or put it behind something that authenticates.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { decodeKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode } from "../../sdk/errors";
 import { replyToJson } from "../client/results";
@@ -24,12 +25,17 @@ import { MAX_EVENT_LIMIT } from "./store";
 import type { FleetServer } from "./fleet-server";
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** How long a POST body may take to arrive (a trickled body would otherwise hold on until requestTimeout). */
+export const BODY_TIMEOUT_MS = 10_000;
+/** Open connections at once: each costs a socket and a file descriptor. */
+export const MAX_CONNECTIONS = 1024;
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -81,10 +87,19 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   if (declared > MAX_BODY_BYTES) throw new HttpError(413, "too-large", `the body is over ${MAX_BODY_BYTES} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, "too-large", `the body is over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
+  const deadline = setTimeout(() => req.destroy(new HttpError(408, "body-timeout", `the body did not arrive within ${BODY_TIMEOUT_MS} ms`)), BODY_TIMEOUT_MS);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw new HttpError(413, "too-large", `the body is over ${MAX_BODY_BYTES} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    // The client went away in the middle of the body: nobody is left to read the answer.
+    throw new HttpError(400, "body-aborted", `the body was cut short: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(deadline);
   }
   let value: unknown;
   try {
@@ -196,44 +211,61 @@ function routes(server: FleetServer): Route[] {
   ];
 }
 
+async function handle(table: Route[], req: IncomingMessage, res: ServerResponse, socket: Socket, log: (line: string) => void): Promise<void> {
+  try {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    let path: string[] | undefined;
+    const route = table.find((r) => {
+      const match = r.pattern.exec(url.pathname);
+      if (match) path = match.slice(1);
+      return match !== null;
+    });
+    if (!route || !path) throw new HttpError(404, "not-found", `no such endpoint: ${url.pathname}`);
+    const handler = route.methods[req.method ?? ""];
+    if (!handler) throw new HttpError(405, "method-not-allowed", `${req.method} is not allowed here`, { allow: Object.keys(route.methods).join(", ") });
+    let params: string[];
+    try {
+      params = path.map((p) => decodeURIComponent(p));
+    } catch {
+      throw new HttpError(400, "invalid-input", "bad percent-encoding in the path");
+    }
+    await handler(req, res, params, url.searchParams);
+  } catch (e) {
+    const { status, code, message } = statusOf(e);
+    if (status === 500) log(`http ${req.method} ${req.url}: ${errorCode(e)}: ${(e as Error)?.stack ?? String(e)}`);
+    if (res.headersSent || socket.destroyed) {
+      res.destroy();
+      return;
+    }
+    // A body that was refused or not read to its end is not drained (it may never end): the answer
+    // closes the connection, and the socket is destroyed once the answer is out.
+    const unread = !req.complete;
+    if (unread) res.once("finish", () => socket.destroy());
+    send(res, status, { error: { code, message } }, { ...(e instanceof HttpError ? e.headers : {}), ...(unread ? { connection: "close" } : {}) });
+  }
+}
+
 export function startHttp(fleet: FleetServer, listen: { host: string; port: number }, log: (line: string) => void = () => {}): Promise<{ server: Server; url: string }> {
   const table = routes(fleet);
   const server = createServer((req, res) => {
-    void (async () => {
-      try {
-        const url = new URL(req.url ?? "/", "http://localhost");
-        let path: string[] | undefined;
-        const route = table.find((r) => {
-          const match = r.pattern.exec(url.pathname);
-          if (match) path = match.slice(1);
-          return match !== null;
-        });
-        if (!route || !path) throw new HttpError(404, "not-found", `no such endpoint: ${url.pathname}`);
-        const handler = route.methods[req.method ?? ""];
-        if (!handler) {
-          send(res, 405, { error: { code: "method-not-allowed", message: `${req.method} is not allowed here` } }, { allow: Object.keys(route.methods).join(", ") });
-          return;
-        }
-        let params: string[];
-        try {
-          params = path.map((p) => decodeURIComponent(p));
-        } catch {
-          throw new HttpError(400, "invalid-input", "bad percent-encoding in the path");
-        }
-        await handler(req, res, params, url.searchParams);
-      } catch (e) {
-        const { status, code, message } = statusOf(e);
-        if (status === 500) log(`http ${req.method} ${req.url}: ${errorCode(e)}: ${(e as Error)?.stack ?? String(e)}`);
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        // A refused body is not read to its end: close the connection rather than drain it.
-        if (status === 413) res.once("finish", () => req.socket.destroy());
-        send(res, status, { error: { code, message } }, status === 413 ? { connection: "close" } : {});
-      }
-    })();
+    // Taken now: once the answer is out and the connection detached, req.socket is null (reading it
+    // then ended the process: issue 11).
+    const socket = req.socket;
+    // An aborted request, or an answer to a connection that is gone, reports through "error" events;
+    // an EventEmitter without a listener throws them.
+    req.on("error", () => {});
+    res.on("error", () => {});
+    handle(table, req, res, socket, log).catch((e: unknown) => {
+      log(`http ${req.method} ${req.url}: unhandled ${errorCode(e)}: ${(e as Error)?.stack ?? String(e)}`);
+      socket.destroy();
+    });
   });
+  // Bytes that are not HTTP: a 400 when the socket can still take it, then close.
+  server.on("clientError", (_error: Error, socket: Duplex) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    socket.destroy();
+  });
+  server.maxConnections = MAX_CONNECTIONS;
   server.headersTimeout = 10_000;
   server.requestTimeout = 130_000; // above the longest command relay
   return new Promise((resolve, reject) => {

@@ -10,6 +10,8 @@
 //   results          every command result received
 //   replay           the replay window per (device, kind): highest seq accepted and the bitmap below it,
 //                    so a restart does not ingest retained births (or redelivered messages) again
+//   streams          per device, which indices of its publication stream arrived (gaps.ts, as JSON), so
+//                    a restart neither forgets a gap nor invents one
 
 import Database from "better-sqlite3";
 import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
@@ -166,6 +168,11 @@ CREATE TABLE IF NOT EXISTS results (
   seq INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS results_ref ON results (device, ref);
+
+CREATE TABLE IF NOT EXISTS streams (
+  device TEXT PRIMARY KEY,
+  state TEXT NOT NULL
+) STRICT;
 
 CREATE TABLE IF NOT EXISTS replay (
   device TEXT NOT NULL,
@@ -325,8 +332,9 @@ export class Store {
     if (!replace) return "conflict";
     this.transaction(() => {
       this.db.prepare("UPDATE devices SET public_key = ?, registered_at = ? WHERE id = ?").run(bytes, now, id);
-      // A new key is a new identity: its sequence numbers start afresh.
+      // A new key is a new identity: its sequence numbers and streams start afresh.
       this.db.prepare("DELETE FROM replay WHERE device = ?").run(id);
+      this.db.prepare("DELETE FROM streams WHERE device = ?").run(id);
     });
     return "replaced";
   }
@@ -380,6 +388,20 @@ export class Store {
     this.db
       .prepare("INSERT INTO replay (device, kind, highest, seen) VALUES (?, ?, ?, ?) ON CONFLICT (device, kind) DO UPDATE SET highest = excluded.highest, seen = excluded.seen")
       .run(device, kind, highest, seen);
+  }
+
+  // ---- publication streams ----
+
+  streamStates(): { device: string; state: unknown }[] {
+    return (this.db.prepare("SELECT device, state FROM streams").all() as { device: string; state: string }[]).map((r) => ({ device: r.device, state: parseJson(r.state) }));
+  }
+
+  saveStream(device: string, state: Json | object): void {
+    this.db.prepare("INSERT INTO streams (device, state) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET state = excluded.state").run(device, JSON.stringify(state));
+  }
+
+  deleteStream(device: string): void {
+    this.db.prepare("DELETE FROM streams WHERE device = ?").run(device);
   }
 
   // ---- telemetry ----

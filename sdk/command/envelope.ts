@@ -19,6 +19,13 @@ const KNOWN_CLAIMS = [CLAIM_AUD, CLAIM_EXP, CLAIM_IAT, CLAIM_DOOR, CLAIM_OP, CLA
 /** External AAD of every command signature: binds the signature to its purpose (domain separation). */
 export const COMMAND_AAD = utf8("gatehouse command v1");
 
+/**
+ * The expiry the reference tools give a command: this many seconds after issue. Short, so that a command
+ * held back (a full broker queue, a client that took the device's session over) cannot run much later;
+ * long enough for a device clock a little ahead of the sender's.
+ */
+export const DEFAULT_COMMAND_EXPIRY_SECONDS = 60;
+
 /** Limits on a command payload: small, shallow maps. */
 export const COMMAND_LIMITS = { maxDepth: 8, maxItems: 256, maxStringLength: 4096, maxLength: 8192 };
 

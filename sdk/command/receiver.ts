@@ -23,6 +23,13 @@ export interface CommandReceiverOptions {
   maxAgeSeconds?: number;
   /** How far in the future issued-at may be (default 30 s). */
   clockSkewSeconds?: number;
+  /**
+   * Refuse a command without an expiry claim when the device has trusted time (default true, code
+   * "expiry-missing"). A command that can be held back and delivered later (by a client that took the
+   * device's MQTT session over, say) stays valid only until its expiry; without one, until the 300 s
+   * staleness bound or, without trusted time, for as long as nothing newer from its sender arrives.
+   */
+  requireExpiry?: boolean;
   /** Called when a sequence number is consumed (to persist the replay window). */
   onAccepted?: (sender: string, seq: number) => void;
 }
@@ -98,6 +105,10 @@ export class CommandReceiver {
     const now = Math.floor(nowMs / 1000);
     if (command.issuedAt > now + (o.clockSkewSeconds ?? 30)) throw new GatehouseError("not-yet-valid", `issued-at ${command.issuedAt} is in the future`);
     if (now - command.issuedAt > (o.maxAgeSeconds ?? 300)) throw new GatehouseError("stale", `issued ${now - command.issuedAt} s ago`);
-    if (command.expiresAt !== undefined && now >= command.expiresAt) throw new GatehouseError("expired", `expired at ${command.expiresAt}`);
+    if (command.expiresAt === undefined) {
+      if (o.requireExpiry !== false) throw new GatehouseError("expiry-missing", "the command has no expiry (exp) and this device requires one");
+    } else if (now >= command.expiresAt) {
+      throw new GatehouseError("expired", `expired at ${command.expiresAt}`);
+    }
   }
 }

@@ -35,13 +35,16 @@ export interface SessionOptions {
   onCommand(door: string, message: Uint8Array): void;
   /** A command too large for the transport was skipped (and acknowledged, so it is not redelivered). */
   onOversizedCommand?(door: string, size: number): void;
-  onDropped?(kind: PublicationKind): void;
+  /** The queue dropped its oldest publication; `tag` is what publish() was given with it. */
+  onDropped?(kind: PublicationKind, tag: number): void;
   onStateChange?(state: SessionState, detail: string): void;
 }
 
 interface Queued {
   readonly kind: PublicationKind;
   readonly payload: Uint8Array;
+  /** The caller's number for it (the device's publication index), handed back when it is dropped. */
+  readonly tag: number;
   /** 0 until first sent; then kept, so a resend after reconnect reuses it with DUP set. */
   packetId: number;
   sentOnThisConnection: boolean;
@@ -97,12 +100,12 @@ export class DeviceSession {
   }
 
   /** Queues a signed publication; it is sent now when online, else when the session comes back. */
-  publish(kind: PublicationKind, payload: Uint8Array): void {
+  publish(kind: PublicationKind, payload: Uint8Array, tag = 0): void {
     if (this.queue.length >= this.o.queueLimit) {
       const dropped = this.queue.shift() as Queued;
-      this.o.onDropped?.(dropped.kind);
+      this.o.onDropped?.(dropped.kind, dropped.tag);
     }
-    this.queue.push({ kind, payload, packetId: 0, sentOnThisConnection: false });
+    this.queue.push({ kind, payload, tag, packetId: 0, sentOnThisConnection: false });
     if (this.state === "online") this.flush();
   }
 

@@ -119,7 +119,7 @@ function setup(env: ConformanceEnv, options: { recordAllowed?: boolean; burst?: 
 }
 
 function command(overrides: Partial<Command> = {}): Command {
-  return { device: "dev-1", door: "setpoint", op: "write.target", args: 22, seq: 1, issuedAt: NOW_S, ...overrides };
+  return { device: "dev-1", door: "setpoint", op: "write.target", args: 22, seq: 1, issuedAt: NOW_S, expiresAt: NOW_S + 60, ...overrides };
 }
 
 export const doorCases: ConformanceCase[] = [

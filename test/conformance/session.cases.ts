@@ -2,7 +2,7 @@
 // births and wills, signed results, QoS 1 redelivery, the bounded offline queue, backoff, and state that
 // survives a restart. Runs on Node and inside XS.
 
-import { Device } from "../../sdk/device";
+import { Device, type DeviceOptions } from "../../sdk/device";
 import { signCommand } from "../../sdk/command/sender";
 import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
@@ -95,7 +95,7 @@ class MemoryStore implements StoragePort {
   }
 }
 
-function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit = 64) {
+function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit = 64, options: Partial<DeviceOptions> = {}) {
   const transport = new ScriptedTransport();
   const timers = new ManualTimers();
   const clock = new FakeClock();
@@ -112,6 +112,7 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
     epoch: 2,
     queueLimit,
     eventBurst: 3,
+    ...options,
   });
   const state = newSetpointState();
   const door = registerSetpoint(device, state);
@@ -128,8 +129,10 @@ function open(env: ConformanceEnv, kind: PublicationKind, sent: Sent): CborMap {
   return verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
 }
 
-function command(env: ConformanceEnv, seq: number, args: CborValue = 22): Uint8Array {
-  return signCommand(env.crypto, OPERATOR, { device: "dev-1", door: "setpoint", op: "write.target", args, seq, issuedAt: NOW_S });
+function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims: { issuedAt?: number; expiresAt?: number | null } = {}): Uint8Array {
+  const issuedAt = claims.issuedAt ?? NOW_S;
+  const expiresAt = claims.expiresAt === null ? undefined : (claims.expiresAt ?? NOW_S + 60);
+  return signCommand(env.crypto, OPERATOR, { device: "dev-1", door: "setpoint", op: "write.target", args, seq, issuedAt, expiresAt });
 }
 
 export const sessionCases: ConformanceCase[] = [
@@ -211,11 +214,19 @@ export const sessionCases: ConformanceCase[] = [
       transport.handlers?.onConnected(true);
       checkEqual(kindOf(transport.sent[0]), "birth", "the birth goes first");
       const birth = open(env, "birth", transport.ofKind("birth")[0]);
-      checkEqual((birth.get("dropped") as CborMap).get("telemetry"), 3, "the birth reports the drops");
-      // The drop report itself takes a place in the full queue: the oldest telemetry makes room.
+      // The drop report itself takes a place in the full queue: the oldest telemetry makes room. The
+      // report is made before the birth is signed, so the birth counts that drop too.
+      checkEqual((birth.get("dropped") as CborMap).get("telemetry"), 4, "the birth reports every drop");
+      checkEqual(JSON.stringify(birth.get("droppedRanges")), "[[0,3]]", "and which indices they were");
       const values = transport.ofKind("telemetry").map((s) => open(env, "telemetry", s).get("data"));
       checkEqual(values.join(","), "25,26,27", "the newest, in order");
       checkEqual(device.dropped.telemetry, 4, "that drop is counted too");
+      // Further connect attempts report nothing new: the report's own drop is not reported again.
+      transport.handlers?.onClosed("link lost");
+      const before = device.dropped.telemetry;
+      timers.fireAll();
+      transport.handlers?.onConnected(true);
+      checkEqual(device.dropped.telemetry, before, "no drop report feeding on itself");
       const resent = transport.sent.filter((s) => s.packetId === unacked.packetId && s.topic === unacked.topic);
       checkEqual(resent.length, 0, "the dropped unacknowledged message is not resent");
       const events = transport.ofKind("events").map((s) => open(env, "event", s));
@@ -304,6 +315,80 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(state.writes, 1, "executed once");
       checkEqual(transport.ofKind("result").length, 1 + 3, "the result, then answers only within the event budget");
       checkEqual(device.events.suppressed, 46, "the rest counted as suppressed duplicates");
+    },
+  },
+  {
+    name: "commands: with trusted time a command needs an expiry (expiry-missing); configurable; one held back past it is refused",
+    run(env) {
+      const { device, transport, state, clock } = makeDevice(env);
+      device.start();
+      transport.handlers?.onConnected(false);
+      transport.ackAll();
+      const results = () => transport.ofKind("result").map((s) => open(env, "result", s));
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 21, { expiresAt: null }), 1, false);
+      checkEqual(state.writes, 0, "a command without exp is not executed");
+      checkEqual(results()[0].get("code"), "expiry-missing", "refused: expiry-missing");
+      checkEqual(open(env, "event", transport.ofKind("events")[0]).get("code"), "expiry-missing", "and a security event");
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 2, 22), 1, false);
+      checkEqual(state.target, 22, "with exp it runs");
+      // Held back (a full broker queue, a client that took the session over) and delivered after its
+      // expiry: refused.
+      const held = command(env, 3, 23);
+      clock.wall = (NOW_S + 61) * 1000;
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", held, 1, false);
+      checkEqual(results()[2].get("code"), "expired", "delivered after its expiry");
+      checkEqual(state.target, 22, "not executed");
+      // Without trusted time the device cannot tell expiry: the command without exp runs.
+      clock.wall = undefined;
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 4, 24, { expiresAt: null }), 1, false);
+      checkEqual(state.target, 24, "no trusted time: accepted");
+
+      // A device configured not to require it (requireCommandExpiry: false) accepts one without exp.
+      const lenient = makeDevice(env, new MemoryStore(), 64, { requireCommandExpiry: false });
+      lenient.device.start();
+      lenient.transport.handlers?.onConnected(false);
+      lenient.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 25, { expiresAt: null }), 1, false);
+      checkEqual(lenient.state.target, 25, "requireCommandExpiry: false accepts a command without exp");
+    },
+  },
+  {
+    name: "session: results, telemetry and events are numbered per boot without a gap; births name the stream and the next index",
+    run(env) {
+      const storage = new MemoryStore();
+      const { device, transport, timers, door } = makeDevice(env, storage);
+      device.start();
+      transport.handlers?.onConnected(false);
+      const firstBirth = open(env, "birth", transport.ofKind("birth")[0]);
+      const stream = firstBirth.get("stream") as number;
+      checkEqual(firstBirth.get("next"), 0, "nothing numbered before the first connect");
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 21), 1, false); // telemetry + result
+      transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 2, 99), 1, false); // event + result
+      door.write("target", 23); // telemetry
+      transport.ackAll();
+      transport.handlers?.onClosed("link lost");
+      door.write("target", 24); // numbered while offline: queued
+      door.write("target", 25);
+      timers.fireAll();
+      transport.handlers?.onConnected(false);
+      const numbered = (sent: Sent[]) =>
+        sent.filter((s) => kindOf(s) !== "birth" && kindOf(s) !== "death").map((s) => open(env, kindOf(s), s)).map((b) => [b.get("stream"), b.get("index")] as [number, number]);
+      const secondBirth = open(env, "birth", transport.ofKind("birth")[0]);
+      checkEqual(secondBirth.get("stream"), stream, "a reconnect keeps the stream");
+      checkEqual(secondBirth.get("next"), 7, "the birth announces the 7 publications numbered so far");
+      checkEqual(kindOf(transport.sent[0]), "birth", "the birth goes out before the queued ones");
+      checkEqual(numbered(transport.sent).map(([, i]) => i).join(","), "5,6", "then the queued ones, in order, below next");
+      check(numbered(transport.sent).every(([s]) => s === stream), "all in the same stream");
+      check(stream === firstBirth.get("session"), `the stream is the boot's first seq (${stream})`);
+
+      // A restart on the same storage: a new stream, numbered from 0 again.
+      const again = makeDevice(env, storage);
+      again.device.start();
+      again.transport.handlers?.onConnected(false);
+      const thirdBirth = open(env, "birth", again.transport.ofKind("birth")[0]);
+      check((thirdBirth.get("stream") as number) > stream, `a new boot starts a new stream (${thirdBirth.get("stream")} > ${stream})`);
+      checkEqual(thirdBirth.get("next"), 0, "from 0");
+      again.door.write("target", 22);
+      checkEqual(numbered(again.transport.sent).map(([s, i]) => `${s === thirdBirth.get("stream")}:${i}`).join(","), "true:0", "the first publication of the boot is index 0");
     },
   },
 ];

@@ -88,7 +88,7 @@ export function cborSeeds(): Uint8Array[] {
 }
 
 function command(overrides: Partial<Command>): Command {
-  return { device: "dev-1", door: "setpoint", op: "write.target", args: 22, seq: 1, issuedAt: NOW_S, ...overrides };
+  return { device: "dev-1", door: "setpoint", op: "write.target", args: 22, seq: 1, issuedAt: NOW_S, expiresAt: NOW_S + 60, ...overrides };
 }
 
 /** Signed commands that the receiver accepts, for each key and several operations. */

@@ -147,7 +147,7 @@ async function fromServer(server: string, device: string | undefined, limit: num
 }
 
 async function fromBroker(brokerUrl: string, device: string | undefined, identities: string | undefined, follow: boolean): Promise<number> {
-  const { connectMqtt, endMqtt } = await import("../../client/mqtt");
+  const { connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } = await import("../../client/mqtt");
   const { loadIdentities } = await import("../../client/identities");
   const { openPublication } = await import("../../client/results");
   const { ReplayWindow } = await import("../../../sdk/command/replay");
@@ -213,7 +213,7 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
     });
   };
 
-  const client = await connectMqtt(brokerUrl, { clean: true, onMessage: handle });
+  const client = await connectMqtt(brokerUrl, { clean: true, maxPacketBytes: PUBLICATION_PACKET_BYTES, onMessage: handle });
   try {
     const topic = `gh/${device ?? "+"}/events`;
     await client.subscribeAsync(topic, { qos: 1 });

@@ -1,13 +1,13 @@
 import { decode } from "../../../sdk/cbor/decode";
 import { diagnostic } from "../../../sdk/cbor/diagnostic";
-import { CborTag, type CborValue, type DecodeOptions } from "../../../sdk/cbor/types";
+import { CborTag, type CborMap, type CborValue, type DecodeOptions } from "../../../sdk/cbor/types";
 import { algorithmFromId } from "../../../sdk/cose/key";
 import { HEADER_ALG, HEADER_KID, TAG_COSE_SIGN1 } from "../../../sdk/cose/sign1";
 import { out, parseFlags, positionals, readInput } from "../util";
 
 export const name = "inspect";
 export const summary = "Print any CBOR item in diagnostic notation";
-export const usage = `Usage: gatehouse inspect FILE
+export const usage = `Usage: gatehouse inspect [--show-private] FILE
 
 Prints the CBOR data item in FILE in diagnostic notation (RFC 8949 section 8), e.g.
   {1: 2, "a": 1.0}
@@ -20,19 +20,58 @@ never accepts (indefinite lengths, non-shortest heads and floats, duplicate map 
 the item, ...), with one error line and a stable cbor-* code, e.g.
   gatehouse inspect: error cbor-truncated: needs 1 more bytes at offset 3
 
+A private COSE_Key (from 'gatehouse keygen' or 'provision') is shown with its secret redacted: d
+(and k of a symmetric key) becomes "<redacted: N bytes>", so the output can be pasted anywhere.
+
 Options:
-  -h, --help  show this help
-FILE '-' reads standard input.
+  --show-private  print private key material as it is
+  -h, --help      show this help
+FILE '-' reads standard input; at most 16 MiB are read (more is error too-large).
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { positionals: args } = parseFlags({ args: argv, allowPositionals: true, options: {} });
+  const { values, positionals: args } = parseFlags({ args: argv, allowPositionals: true, options: { "show-private": { type: "boolean" } } });
   const [file] = positionals(args, ["FILE"]);
   const bytes = readInput(file);
+  const show = values["show-private"] === true ? (v: CborValue) => v : redactSecrets;
   const value = decode(bytes, lenient(bytes.length));
-  out(diagnostic(value));
-  for (const line of sign1Notes(value)) out(line);
+  const shown = show(value);
+  out(diagnostic(shown));
+  if (shown !== value) out("/ private key material redacted: --show-private prints it /");
+  for (const line of sign1Notes(value, show)) out(line);
   return 0;
+}
+
+/** COSE key type Symmetric (RFC 9053): its secret is label -1 (k); every other type keeps it in -4 (d). */
+const KTY_SYMMETRIC = 4;
+const LABEL_KTY = 1;
+
+/**
+ * The value with the secret of every COSE_Key in it (a map with a kty) replaced by the text
+ * "<redacted: N bytes>"; the same object when there was nothing to redact.
+ */
+export function redactSecrets(value: CborValue, depth = 0): CborValue {
+  if (depth > 64) return value;
+  if (Array.isArray(value)) {
+    const items = value.map((item) => redactSecrets(item, depth + 1));
+    return items.some((item, i) => item !== value[i]) ? items : value;
+  }
+  if (value instanceof CborTag) {
+    const inner = redactSecrets(value.value, depth + 1);
+    return inner === value.value ? value : new CborTag(value.tag, inner);
+  }
+  if (!(value instanceof Map)) return value;
+  const kty = value.get(LABEL_KTY);
+  const secretLabel = kty === KTY_SYMMETRIC ? -1 : -4;
+  let changed = false;
+  const copy: CborMap = new Map();
+  for (const [k, v] of value) {
+    let shown = redactSecrets(v, depth + 1);
+    if (kty !== undefined && k === secretLabel && v instanceof Uint8Array) shown = `<redacted: ${v.length} bytes>`;
+    if (shown !== v) changed = true;
+    copy.set(k, shown);
+  }
+  return changed ? copy : value;
 }
 
 /** Decode options for looking at data: bounded by the input's size rather than a device's limits. */
@@ -48,7 +87,7 @@ function lenient(length: number): DecodeOptions {
 }
 
 /** Comment lines for a tagged COSE_Sign1: its protected header and payload, decoded when they are CBOR. */
-function sign1Notes(value: CborValue): string[] {
+function sign1Notes(value: CborValue, show: (v: CborValue) => CborValue): string[] {
   if (!(value instanceof CborTag) || value.tag !== TAG_COSE_SIGN1) return [];
   const parts = value.value;
   if (!Array.isArray(parts) || parts.length !== 4) return ["/ tag 18 but not a COSE_Sign1 (an array of four) /"];
@@ -66,7 +105,7 @@ function sign1Notes(value: CborValue): string[] {
     lines.push("/ COSE_Sign1 payload: detached (nil) /");
   } else if (payload instanceof Uint8Array) {
     const decoded = tryDecode(payload);
-    lines.push(decoded === undefined ? `/ COSE_Sign1 payload: ${payload.length} bytes, not CBOR /` : `/ COSE_Sign1 payload: ${diagnostic(decoded)} /`);
+    lines.push(decoded === undefined ? `/ COSE_Sign1 payload: ${payload.length} bytes, not CBOR /` : `/ COSE_Sign1 payload: ${diagnostic(show(decoded))} /`);
   }
   return lines;
 }

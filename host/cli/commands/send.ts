@@ -3,12 +3,13 @@ import { fail } from "../../../sdk/errors";
 import { jsonTextToCbor } from "../json";
 import { bold, green, out, parseFlags, red, readKeyFile, required, usageError, yellow } from "../util";
 import { printable } from "./server";
+import { DEFAULT_COMMAND_EXPIRY_SECONDS } from "../../../sdk/command/envelope";
 
 export const name = "send";
 export const summary = "Sign a command, send it to a device and print its result";
 export const usage = `Usage: gatehouse send --device ID --door DOOR --op OP [--args JSON] --key FILE.key
                       (--broker URL | --server URL) [--device-key FILE.pub | --identities DIR]
-                      [--timeout MS] [--expires SECONDS]
+                      [--timeout MS] [--expires SECONDS|never]
 
 Signs a command with your operator key (a fresh sequence number: Unix time in microseconds), sends it
 and waits for the device's result:
@@ -32,7 +33,10 @@ Options:
   --device-key FILE    the device's public key (device.pub)
   --identities DIR     find the device's public key as DIR/ID/device.pub
   --timeout MS         how long to wait for the result (default 10000)
-  --expires SECONDS    the command expires this long after it is signed (default: no expiry claim)
+  --expires SECONDS    the command expires this long after it is signed (default 60): held back and
+                       delivered later (a full broker queue, a client that took over the device's
+                       session), it is refused as expired. 'never' leaves the claim out; devices with
+                       trusted time then refuse it (expiry-missing) unless configured otherwise.
   -h, --help           show this help
 
 Exit status: 0 when the device ran the command, 1 when it refused it (or no result came), 2 usage.
@@ -76,7 +80,11 @@ export async function run(argv: string[]): Promise<number> {
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
   if (values["device-key"] !== undefined && values.identities !== undefined) usageError("give at most one of --device-key and --identities");
   const timeoutMs = positiveInt(values.timeout, "--timeout", 10_000, 120_000) as number;
-  const expiresInSeconds = positiveInt(values.expires, "--expires", undefined, 86_400 * 365);
+  const maxExpiry = 86_400 * 365;
+  if (values.expires !== undefined && values.expires !== "never" && !(/^\d{1,9}$/.test(values.expires) && Number(values.expires) >= 1 && Number(values.expires) <= maxExpiry)) {
+    usageError(`--expires must be a number of seconds from 1 to ${maxExpiry}, or never`);
+  }
+  const expiresInSeconds = values.expires === "never" ? null : values.expires === undefined ? DEFAULT_COMMAND_EXPIRY_SECONDS : Number(values.expires);
   const args = values.args === undefined ? undefined : jsonTextToCbor(values.args, "--args");
 
   const { checkTopicLevel } = await import("../../client/mqtt");
@@ -114,7 +122,8 @@ interface SendRequest {
   args: ReturnType<typeof jsonTextToCbor> | undefined;
   deviceKey?: CoseKey;
   timeoutMs: number;
-  expiresInSeconds?: number;
+  /** null: no expiry claim. */
+  expiresInSeconds: number | null;
 }
 
 const UNVERIFIED = yellow("(UNVERIFIED: no device key given; anyone who can publish on the broker could have written this result)");
@@ -154,7 +163,7 @@ async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
     args: r.args,
     seq: nextSequence(),
     issuedAt,
-    expiresAt: r.expiresInSeconds === undefined ? undefined : issuedAt + r.expiresInSeconds,
+    expiresAt: r.expiresInSeconds === null ? undefined : issuedAt + r.expiresInSeconds,
   });
   const body = { message: Buffer.from(message).toString("base64"), device: r.device, door: r.door, timeoutMs: r.timeoutMs };
   const reply = (await apiRequest(serverUrl, "POST", "/api/commands", body, { timeoutMs: r.timeoutMs + 10_000 })) as Record<string, unknown>;

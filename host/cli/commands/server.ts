@@ -10,7 +10,14 @@ the device's registered key, and keeps the fleet's state in a SQLite database. R
 per security event.
 
 The MQTT session is persistent (clean session false, client id "gatehouse-server" unless --client-id):
-what devices publish while the server is down waits at the broker. Run one server per client id.
+what devices publish while the server is down waits at the broker, up to its max_queued_messages. Run one
+server per client id. It speaks MQTT 5 when the broker does, announcing a 65 KiB maximum packet size (set
+message_size_limit on the broker all the same: README, "Broker settings").
+
+Besides the devices' own events it records, with source "server", what it refused and what it did not
+receive: publications that never arrived (publications-missing, with their indices), what its ingest
+queue could not hold, oversized messages, cleared retained births, session takeovers, relayed commands
+left unanswered (docs/protocol.md, section 7).
 
 Options:
   --broker URL       mqtt://host[:port] or mqtts://host[:port]
