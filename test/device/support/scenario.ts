@@ -50,7 +50,9 @@ export class Operator {
   }
 
   sign(door: string, op: string, args?: CborValue): { message: Uint8Array; ref: string } {
-    const message = signCommand(nodeCrypto, this.key, { device: this.device, door, op, args, seq: nextSequence(), issuedAt: Math.floor(Date.now() / 1000) });
+    const issuedAt = Math.floor(Date.now() / 1000);
+    // A device with trusted time (lin has it) refuses a command without an expiry (protocol section 3).
+    const message = signCommand(nodeCrypto, this.key, { device: this.device, door, op, args, seq: nextSequence(), issuedAt, expiresAt: issuedAt + 60 });
     return { message, ref: toHex(nodeCrypto.sha256(message).subarray(0, 8)) };
   }
 
