@@ -11,7 +11,8 @@ import { utf8 } from "../sdk/cbor/encode";
 import { signCommand } from "../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
-import { signPublication } from "../sdk/session/messages";
+import { signPublication } from "../sdk/session/publications";
+import { signRawPublication } from "./support/publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../ports/node/platform";
@@ -57,15 +58,9 @@ function makeDevice(brokerUrl: string, key: CoseKey, state: SetpointState): Devi
     id: DEVICE,
     key,
     trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(brokerUrl),
-    firmware: "1.4.2",
-    patch: 3,
-    epoch: 2,
-    backoffInitialMs: 50,
+    ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage: new MemoryStorage(), transport: new NodeMqttTransport({ url: brokerUrl }) },
+    firmware: { version: "1.4.2", patch: 3, epoch: 2 },
+    session: { backoffInitialMs: 50 },
   });
   registerSetpoint(device, state);
   return device;
@@ -257,7 +252,7 @@ test("a publication signed by the wrong key, or from an unknown device, is refus
 
   // Same kid as the device, another key: the signature does not verify.
   const impostor = nodeCrypto.generateKey("ES256", utf8(DEVICE));
-  const forged = signPublication(nodeCrypto, impostor, "birth", {
+  const forged = signRawPublication(nodeCrypto, impostor, "birth", {
     device: DEVICE,
     seq: 10 ** 12,
     session: 10 ** 12,
@@ -270,9 +265,9 @@ test("a publication signed by the wrong key, or from an unknown device, is refus
   await w.client.publishAsync(`gh/${DEVICE}/birth`, Buffer.from(forged), { qos: 1 });
   // A device nobody registered.
   const stranger = nodeCrypto.generateKey("ES256", utf8("stranger"));
-  await w.client.publishAsync("gh/stranger/events", Buffer.from(signPublication(nodeCrypto, stranger, "event", { device: "stranger", seq: 1, code: "x" })), { qos: 1 });
+  await w.client.publishAsync("gh/stranger/events", Buffer.from(signRawPublication(nodeCrypto, stranger, "event", { device: "stranger", seq: 1, code: "x" })), { qos: 1 });
   // The device's own key, but a kind mismatch (a telemetry signature presented as an event).
-  const crossKind = signPublication(nodeCrypto, f.deviceKey, "telemetry", { device: DEVICE, seq: 10 ** 12, door: "setpoint", event: "changed", data: 1, time: null });
+  const crossKind = signRawPublication(nodeCrypto, f.deviceKey, "telemetry", { device: DEVICE, seq: 10 ** 12, door: "setpoint", event: "changed", data: 1, time: null });
   await w.client.publishAsync(`gh/${DEVICE}/events`, Buffer.from(crossKind), { qos: 1 });
   // Garbage.
   await w.client.publishAsync(`gh/${DEVICE}/telemetry`, Buffer.from("not cbor at all"), { qos: 1 });

@@ -79,8 +79,6 @@ export function installSensorNode(options: SensorNodeOptions): SensorNode {
       },
       settings: () => ({ batchSize, sampleEveryMs, faults }),
     },
-    write: {},
-    invoke: {},
   });
 
   function sample(): void {

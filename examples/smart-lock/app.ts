@@ -4,7 +4,7 @@
 //
 //   const lock = installSmartLock({ device, provider: board, clock, timers, crypto, storage });
 //
-// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (recordAllowed): then every attempt on the door,
+// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (events.recordAllowed): then every attempt on the door,
 // allowed or refused, leaves the device as a signed security event, and so does each lockout (the attempt
 // that starts it is refused with code `lockout`). A lockout is also published as a `lockout` telemetry
 // event, which the security events' rate limit cannot hold back.
@@ -20,7 +20,7 @@ import { lockDoor } from "./doors";
 import { Lockout, type LockoutOptions } from "./lockout";
 
 /** The Device options a smart lock needs: every allowed attempt is a security event too. */
-export const SMART_LOCK_DEVICE_OPTIONS = { recordAllowed: true } as const;
+export const SMART_LOCK_DEVICE_OPTIONS = { events: { recordAllowed: true } } as const;
 
 export interface SmartLockOptions extends Pick<LockoutOptions, "maxAttempts" | "lockoutMs" | "maxLockoutMs"> {
   device: Device;
@@ -75,7 +75,6 @@ export function installSmartLock(options: SmartLockOptions): SmartLock {
       state: () => ({ locked: actuator.locked, doorClosed: contact.closed(), lockedOutSeconds: Math.ceil(lockout.remainingMs() / 1000) }),
       codes: () => codes.count,
     },
-    write: {},
     invoke: {
       unlock: ({ code }) => {
         lockout.check();

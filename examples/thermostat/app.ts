@@ -95,14 +95,11 @@ export function installThermostat(options: ThermostatOptions): Thermostat {
 
   const temperature = device.register(temperatureDoor, {
     read: { celsius: () => celsius ?? measure() },
-    write: {},
-    invoke: {},
   });
 
   const relay = device.register(relayDoor, {
     read: { on: () => heater.on },
     write: { on: (on) => heater.set(on) },
-    invoke: {},
   });
 
   const setpoint = device.register(setpointDoor, {
@@ -127,7 +124,6 @@ export function installThermostat(options: ThermostatOptions): Thermostat {
         control();
       },
     },
-    invoke: {},
   });
 
   /** Switches the relay (through its door, like anyone else) when the reading leaves the dead band. */

@@ -120,7 +120,7 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       app = options.example;
     }
     // The URL is checked once, before any device exists (the transport throws transport-url).
-    new NodeMqttTransport(options.brokerUrl);
+    new NodeMqttTransport({ url: options.brokerUrl });
     const sim = new Simulator<AppOf<E> & InstalledApp>(options as SimulatorOptions, app);
     sim.build();
     sim.connectAll();
@@ -210,17 +210,15 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       id,
       key,
       trust,
-      crypto: nodeCrypto,
-      clock: nodeClock,
-      timers: nodeTimers,
-      storage,
-      transport: new NodeMqttTransport(o.brokerUrl),
-      firmware: o.firmware ?? this.app.firmware,
-      recordAllowed: this.app.deviceOptions?.recordAllowed,
-      keepAlive: o.keepAlive,
-      backoffInitialMs: o.backoffInitialMs,
-      onStateChange: (state, detail) => {
-        if (entry) this.stateChanged(entry, state, detail);
+      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl }) },
+      firmware: { version: o.firmware ?? this.app.firmware },
+      events: this.app.deviceOptions?.events,
+      session: {
+        keepAlive: o.keepAlive,
+        backoffInitialMs: o.backoffInitialMs,
+        onStateChange: (state, detail) => {
+          if (entry) this.stateChanged(entry, state, detail);
+        },
       },
     });
     const app = this.app.install({

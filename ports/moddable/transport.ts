@@ -71,6 +71,15 @@ interface Outgoing {
   sent: number;
 }
 
+export interface Ecma419MqttTransportOptions {
+  /** `device.network.mqtt` of the host provider (the MQTT client's manifest defines it). */
+  readonly network: NetworkMqtt;
+  /** The broker's host name or address. */
+  readonly host: string;
+  /** Default 1883. */
+  readonly port?: number;
+}
+
 export class Ecma419MqttTransport implements TransportPort {
   private client: MqttClientIO | undefined;
   private handlers: TransportHandlers | undefined;
@@ -82,11 +91,15 @@ export class Ecma419MqttTransport implements TransportPort {
   /** Bumped by every open and close: callbacks of an older client are ignored. */
   private generation = 0;
 
-  constructor(
-    private readonly network: NetworkMqtt,
-    private readonly host: string,
-    private readonly port = 1883,
-  ) {}
+  private readonly network: NetworkMqtt;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(options: Ecma419MqttTransportOptions) {
+    this.network = options.network;
+    this.host = options.host;
+    this.port = options.port ?? 1883;
+  }
 
   open(options: MqttConnectOptions, handlers: TransportHandlers): void {
     this.end("replaced by a new open");

@@ -1,7 +1,9 @@
 // Doors, access rules, security events, replay window and signed commands: the device-side behaviour
 // that must be identical on Node and in XS.
 
-import { defineDoor, DeviceRuntime, SecurityEventLog, t, type SecurityEvent } from "../../sdk/index";
+import { defineDoor, t } from "../../sdk/index";
+import { DeviceRuntime } from "../../sdk/doors/runtime";
+import { SecurityEventLog, type SecurityEvent } from "../../sdk/events";
 import { CommandReceiver } from "../../sdk/command/receiver";
 import { signCommand } from "../../sdk/command/sender";
 import { ReplayWindow } from "../../sdk/command/replay";

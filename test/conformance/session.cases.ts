@@ -4,7 +4,7 @@
 
 import { Device, type DeviceOptions } from "../../sdk/device";
 import { signCommand } from "../../sdk/command/sender";
-import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { decodePublication, kindOfTopic, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { utf8 } from "../../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
@@ -103,15 +103,10 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
     id: "dev-1",
     key: DEVICE_KEY,
     trust: new TrustList([{ key: OPERATOR, role: "operate" }]),
-    crypto: env.crypto,
-    clock,
-    timers,
-    storage,
-    transport,
-    firmware: "1.2.3",
-    epoch: 2,
-    queueLimit,
-    eventBurst: 3,
+    ports: { crypto: env.crypto, clock, timers, storage, transport },
+    firmware: { version: "1.2.3", epoch: 2 },
+    session: { queueLimit },
+    events: { burst: 3 },
     ...options,
   });
   const state = newSetpointState();
@@ -119,14 +114,15 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
   return { device, transport, timers, clock, storage, state, door };
 }
 
-const KIND_OF_TOPIC: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
-
 function kindOf(sent: Sent): PublicationKind {
-  return KIND_OF_TOPIC[sent.topic.slice(sent.topic.lastIndexOf("/") + 1)];
+  return kindOfTopic(sent.topic.slice("gh/dev-1/".length)) as PublicationKind;
 }
 
+/** A publication the device sent, verified, and decoded by the codec (every field of its kind, or this throws). */
 function open(env: ConformanceEnv, kind: PublicationKind, sent: Sent): CborMap {
-  return verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
+  const body = verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
+  decodePublication(kind, body);
+  return body;
 }
 
 function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims: { issuedAt?: number; expiresAt?: number | null } = {}): Uint8Array {
@@ -204,9 +200,9 @@ export const sessionCases: ConformanceCase[] = [
       door.write("target", 21); // sent, not acknowledged yet
       const unacked = transport.ofKind("telemetry")[0];
       transport.handlers?.onClosed("broker went away");
-      checkEqual(device.session.state, "waiting", "waiting to reconnect");
+      checkEqual(device.state, "waiting", "waiting to reconnect");
       for (let v = 22; v <= 27; v++) door.write("target", v); // 1 in flight + 6 new > 4
-      checkEqual(device.session.pending, 4, "queue bounded");
+      checkEqual(device.pending, 4, "queue bounded");
       checkEqual(device.dropped.telemetry, 3, "drops counted per kind");
       const delays = timers.fireAll();
       check(delays.length === 1 && delays[0] >= 0 && delays[0] <= 500, `first retry within 0.5 s, was ${delays[0]}`);
@@ -260,7 +256,7 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(again[1].duplicate, true, "with DUP");
       checkBytes(again[1].payload, first.payload, "same bytes");
       transport.ackAll();
-      checkEqual(device.session.pending, 0, "acknowledged and gone");
+      checkEqual(device.pending, 0, "acknowledged and gone");
       device.stop(true);
       checkEqual(transport.ofKind("death").length, 1, "a clean stop publishes the death");
       checkEqual(transport.closes[transport.closes.length - 1], true, "and disconnects gracefully");
@@ -298,7 +294,7 @@ export const sessionCases: ConformanceCase[] = [
       for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", utf8(`garbage ${i}`), 1, false);
       checkEqual(transport.ofKind("events").length, 3, "events limited to the burst");
       checkEqual(transport.ofKind("result").length, 3, "results only for reported refusals");
-      checkEqual(device.events.suppressed, 47, "the rest counted");
+      checkEqual(device.securityEvents.suppressed, 47, "the rest counted");
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1), 1, false);
       checkEqual(state.target, 22, "good commands still served");
     },
@@ -314,7 +310,7 @@ export const sessionCases: ConformanceCase[] = [
       for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", message, 1, i > 0);
       checkEqual(state.writes, 1, "executed once");
       checkEqual(transport.ofKind("result").length, 1 + 3, "the result, then answers only within the event budget");
-      checkEqual(device.events.suppressed, 46, "the rest counted as suppressed duplicates");
+      checkEqual(device.securityEvents.suppressed, 46, "the rest counted as suppressed duplicates");
     },
   },
   {
@@ -343,12 +339,12 @@ export const sessionCases: ConformanceCase[] = [
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 4, 24, { expiresAt: null }), 1, false);
       checkEqual(state.target, 24, "no trusted time: accepted");
 
-      // A device configured not to require it (requireCommandExpiry: false) accepts one without exp.
-      const lenient = makeDevice(env, new MemoryStore(), 64, { requireCommandExpiry: false });
+      // A device configured not to require it (commands.requireExpiry false) accepts one without exp.
+      const lenient = makeDevice(env, new MemoryStore(), 64, { commands: { requireExpiry: false } });
       lenient.device.start();
       lenient.transport.handlers?.onConnected(false);
       lenient.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 25, { expiresAt: null }), 1, false);
-      checkEqual(lenient.state.target, 25, "requireCommandExpiry: false accepts a command without exp");
+      checkEqual(lenient.state.target, 25, "requireExpiry false accepts a command without exp");
     },
   },
   {

@@ -1,7 +1,9 @@
 // Compile-time checks of the typed door API. This file is never run: `tsc` checks it (test/typecheck.test.ts),
 // and every `@ts-expect-error` below must be an error, or tsc fails with "Unused '@ts-expect-error' directive".
 
-import { DeviceRuntime, SecurityEventLog, defineDoor, t, type Infer } from "../../sdk/index";
+import { defineDoor, t, type Infer } from "../../sdk/index";
+import { DeviceRuntime } from "../../sdk/doors/runtime";
+import { SecurityEventLog } from "../../sdk/events";
 
 const relay = defineDoor({
   name: "relay",

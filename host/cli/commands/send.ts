@@ -174,16 +174,12 @@ async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
     const raw = typeof reply.result === "string" ? fromHex(reply.result) : undefined;
     if (!raw) fail("server-error", "the server's reply carries no result message to verify");
     const { body: result } = openResult(raw, r.device, r.deviceKey, nodeCrypto);
-    const ref = result.get("ref");
-    if (!(ref instanceof Uint8Array) || toHex(ref) !== toHex(commandRef(message))) fail("result-mismatch", "the verified result answers another command");
-    const ok = result.get("ok") === true;
-    const code = result.get("code");
-    const text = result.get("message");
+    if (toHex(result.ref) !== toHex(commandRef(message))) fail("result-mismatch", "the verified result answers another command");
     return {
-      ok,
-      valueJson: ok && result.has("value") ? jsonText(result.get("value")) : undefined,
-      code: typeof code === "string" ? code : ok ? undefined : "unknown",
-      message: typeof text === "string" ? text : undefined,
+      ok: result.ok,
+      valueJson: result.ok && result.value !== undefined ? jsonText(result.value) : undefined,
+      code: result.code,
+      message: result.message,
       verification: "(verified)",
     };
   }

@@ -11,7 +11,7 @@ import { utf8 } from "../../../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../../../sdk/cbor/types";
 import { signCommand } from "../../../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../../../sdk/cose/key";
-import { verifyPublication, type PublicationKind } from "../../../sdk/session/messages";
+import { verifyPublication, type PublicationKind } from "../../../sdk/session/publications";
 import { encodeTrust, TrustList } from "../../../sdk/trust";
 import { nodeCrypto } from "../../../ports/node/crypto";
 import { nextSequence } from "../../../host/client/sequence";

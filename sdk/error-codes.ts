@@ -1,0 +1,2 @@
+// (filled in below, in the error-code step)
+export type ErrorCode = string;
