@@ -14,7 +14,7 @@ import type { CborObject } from "../sdk/cbor/types";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
 import type { PublicationKind } from "../sdk/session/publications";
-import { signRawPublication } from "./support/publications";
+import { signRawPublication } from "./conformance/raw-publications";
 import { nodeCrypto } from "../ports/node/crypto";
 import { MemoryStorage } from "../ports/node/storage";
 import { generateDeviceKey } from "../host/identity";

@@ -12,7 +12,7 @@ import { signCommand } from "../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
 import { signPublication } from "../sdk/session/publications";
-import { signRawPublication } from "./support/publications";
+import { signRawPublication } from "./conformance/raw-publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../ports/node/platform";

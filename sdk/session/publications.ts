@@ -386,7 +386,7 @@ export function encodePublication<K extends PublicationKind>(kind: K, body: Publ
     const spec = fields[field];
     const value = source[field];
     if (value === undefined && spec.optional) continue;
-    if (!spec.check(value)) malformed(kind, `${field} is not ${spec.is}`);
+    if (!spec.check(value)) malformed(kind, value === undefined ? `has no ${field}` : `${field} is not ${spec.is}`);
     out[field] = value;
   }
   checkRule(kind, (field) => out[field]);

@@ -1,6 +1,7 @@
 // Publications as an attacker or a broken device would make them: any fields, signed like the real thing
 // (the kind's external AAD), WITHOUT the codec's checks (sdk/session/publications.ts signPublication
-// refuses bodies that are not of their kind). For tests of what receivers do with them.
+// refuses bodies that are not of their kind). For tests of what receivers do with them; device-safe, so
+// the conformance cases use it on every platform.
 
 import { encode } from "../../sdk/cbor/encode";
 import type { CborObject } from "../../sdk/cbor/types";
