@@ -14,7 +14,7 @@ import type { StoragePort } from "../../sdk/ports/storage";
 import type { TimerPort } from "../../sdk/ports/timer";
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 import type { ConformanceCase, ConformanceEnv } from "./case";
-import { check, checkBytes, checkEqual } from "./check";
+import { check, checkBytes, checkEqual, checkRefused } from "./check";
 import { FakeClock, newSetpointState, registerSetpoint } from "./doors.cases";
 import { keyFromVector } from "./vectors";
 import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
@@ -132,6 +132,45 @@ function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims:
 }
 
 export const sessionCases: ConformanceCase[] = [
+  {
+    name: "device: options are checked at construction: the firmware text must fit a birth (invalid-options)",
+    run(env) {
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "f".repeat(65) } }), "invalid-options", "a firmware text of 65 characters");
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "" } }), "invalid-options", "an empty firmware text");
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "1", epoch: -1 } }), "invalid-options", "a negative epoch");
+      const { device, transport } = makeDevice(env, new MemoryStore(), 64, { firmware: { version: "f".repeat(64), patch: 3 } });
+      device.start();
+      transport.handlers?.onConnected(false);
+      const birth = open(env, "birth", transport.ofKind("birth")[0]);
+      checkEqual(birth.get("patch"), 3, "patch in the birth");
+    },
+  },
+  {
+    name: "device: an attached service gets its own topics and publishes its own kinds through the device; names and kinds are checked",
+    run(env) {
+      const { device, transport } = makeDevice(env);
+      const received: string[] = [];
+      const link = device.attach({ name: "update", subscriptions: ["manifest", "image/+"], onMessage: (topic, message) => received.push(`${topic}:${message.length}`) });
+      checkEqual(link.deviceId, "dev-1", "the link names the device");
+      checkRefused(() => device.attach({ name: "update" }), "invalid-options", "a name taken");
+      for (const name of ["cmd", "birth", "events", "Update", "a/b", ""]) checkRefused(() => device.attach({ name }), "invalid-options", `the name "${name}"`);
+      for (const kind of ["telemetry", "birth", "result", "event"] as const) checkRefused(() => device.attach({ name: "other", kinds: [kind] }), "invalid-options", `the device's own kind ${kind}`);
+      checkRefused(() => link.publish("telemetry", { door: "x", event: "y", data: 1, time: null }), "invalid-options", "a kind the service did not declare");
+      device.start();
+      transport.handlers?.onConnected(false);
+      checkEqual(transport.subscriptions.join(" "), "gh/dev-1/cmd/+ gh/dev-1/update/manifest gh/dev-1/update/image/+", "subscribed on connect");
+      transport.handlers?.onMessage("gh/dev-1/update/image/3", new Uint8Array(5), 1, false);
+      transport.handlers?.onMessage("gh/dev-1/update/manifest", new Uint8Array(2), 1, false);
+      transport.handlers?.onMessage("gh/dev-1/other/x", new Uint8Array(1), 1, false);
+      checkEqual(received.join(" "), "image/3:5 manifest:2", "its messages, and no one else's");
+      checkEqual(transport.ofKind("result").length, 0, "a service's message is no command");
+      transport.ackAll();
+      checkEqual(link.refuse("suit-unsigned"), true, "a refusal through the link");
+      const event = open(env, "event", transport.ofKind("events")[0]);
+      checkEqual(event.get("code"), "suit-unsigned", "is a signed security event of the device");
+      checkEqual(event.get("principal"), "unknown", "by an unknown principal");
+    },
+  },
   {
     name: "session: connect with the death as will, subscribe, publish a signed birth",
     run(env) {
