@@ -21,7 +21,7 @@ import { NodeMqttTransport } from "../ports/node/transport";
 import { generateDeviceKey, writeIdentity } from "../host/identity";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
-import { FleetServer, type Activity } from "../host/server/index";
+import { createFleetHttpApi, FleetServer, serveHttp, type Activity } from "../host/server/index";
 import { newSetpointState, registerSetpoint, type SetpointState } from "./conformance/doors.cases";
 import { startAedes, startMosquitto } from "./support/brokers";
 
@@ -76,11 +76,11 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
   const server = await FleetServer.start({
     brokerUrl: broker.url,
     dbPath: options.dbPath ?? ":memory:",
-    http: { host: "127.0.0.1", port: 0 },
     identitiesDir: join(dir, "identities"),
     clientId,
     onActivity: (a) => activity.push(a),
   });
+  const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
   const state = newSetpointState();
   const devices: Device[] = [];
   const fixture: Fixture = {
@@ -93,7 +93,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
     activity,
     clientId,
     async api(method, path, body, headers = {}) {
-      const response = await fetch(`${server.httpUrl}${path}`, {
+      const response = await fetch(`${served.url}${path}`, {
         method,
         headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
@@ -110,6 +110,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
   };
   t.teardown(async () => {
     for (const d of devices) d.stop(false);
+    await served.close();
     await server.stop();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 // The fleet server: listens to every device's publications through the broker, verifies each with the
 // device's registered key (the SDK's verifyPublication: the same code the device signs with), drops
 // duplicates with a replay window per device and kind, and keeps the fleet's state in SQLite. It also
-// relays signed commands (it never signs any: operators sign, the server only carries) and serves a small
-// JSON API (http.ts).
+// relays signed commands (it never signs any: operators sign, the server only carries). It knows no
+// HTTP: it implements FleetApi (api.ts), which the JSON API (http-api.ts) is built on, and the CLI
+// (`gatehouse server`) serves that over HTTP (http-serve.ts).
 //
 // Anything that fails (an unregistered device, a bad signature, a malformed body, a sequence number
 // below the window) becomes a security event with source "server" and is otherwise ignored. Those
@@ -32,7 +33,6 @@
 // other in turn.
 
 import type { MqttClient } from "mqtt";
-import type { Server } from "node:http";
 import { toHex } from "../../sdk/bytes";
 import { parseSign1 } from "../../sdk/cose/sign1";
 import { decodeCommand, COMMAND_LIMITS } from "../../sdk/command/envelope";
@@ -49,10 +49,11 @@ import { toJson } from "../client/json";
 import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
-import { startHttp } from "./http";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
-import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent, type ResultRow, type TelemetryRow } from "./store";
+import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
+import type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 
+export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
 
 export const DEFAULT_SERVER_CLIENT_ID = "gatehouse-server";
@@ -73,8 +74,6 @@ export interface FleetServerOptions {
   brokerUrl: string;
   /** SQLite file, or ":memory:". */
   dbPath: string;
-  /** Serve the JSON API here (port 0: any free port; see httpUrl). */
-  http?: { host: string; port: number };
   /** Register every DIR/<id>/device.pub at start (replacing a different stored key for that id). */
   identitiesDir?: string;
   topicPrefix?: string;
@@ -105,19 +104,6 @@ export type Activity =
   | { type: "event"; event: EventRow }
   | { type: "registered"; device: string; change: KeyChange };
 
-export interface DeviceDetail extends DeviceRow {
-  telemetry: TelemetryRow[];
-  /** The latest results received from the device, newest first (at most 10). */
-  results: ResultRow[];
-}
-
-export interface RelayRequest {
-  /** A signed command (COSE_Sign1, as `gatehouse sign` or signCommand makes it). */
-  message: Uint8Array;
-  device: string;
-  door: string;
-  timeoutMs?: number;
-}
 
 /** Longest device id taken from a topic into the database (ids are at most 64 bytes as kids). */
 const MAX_TOPIC_DEVICE = 64;
@@ -144,9 +130,7 @@ interface Connection {
   connects: number[];
 }
 
-export class FleetServer {
-  /** Where the HTTP API listens, e.g. "http://127.0.0.1:8080" (undefined without `http`). */
-  httpUrl?: string;
+export class FleetServer implements FleetApi {
   readonly store: Store;
   private readonly options: FleetServerOptions;
   private readonly prefix: string;
@@ -171,7 +155,6 @@ export class FleetServer {
   private ingestClosed = false;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private mqtt: MqttClient | undefined;
-  private http: Server | undefined;
   private stopped = false;
   /** Activities of the transaction in progress. */
   private queued: Activity[] | undefined;
@@ -236,12 +219,6 @@ export class FleetServer {
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
-
-    if (this.options.http) {
-      const { server, url } = await startHttp(this, this.options.http, (line) => this.log(line));
-      this.http = server;
-      this.httpUrl = url;
-    }
   }
 
   async stop(): Promise<void> {
@@ -249,13 +226,6 @@ export class FleetServer {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     this.router.cancelAll(new GatehouseError("server-stopped", "the server is stopping"));
-    if (this.http) {
-      const http = this.http;
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-    }
     // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
     // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
