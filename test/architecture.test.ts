@@ -52,6 +52,26 @@ test("apps and the Moddable port reach the SDK only through its package name", (
   t.deepEqual(offenders, []);
 });
 
+// An example is an app as a developer writes one: its own modules by path, everything of Gatehouse by
+// package name (gatehouse/sdk, gatehouse/ports/..., gatehouse/boards/...), so no module exists only to
+// re-export the SDK or the drivers to the examples.
+test("examples import only their own modules by path; Gatehouse's by package name", (t) => {
+  const examples = join(root, "examples");
+  const files = tsFiles(examples).filter((f) => !f.endsWith(".d.ts"));
+  const offenders: string[] = [];
+  for (const file of files) {
+    const own = join(examples, relative(examples, file).split("/")[0]) + "/";
+    if (dirname(file) === examples) offenders.push(`${relative(root, file)} belongs to no example`);
+    for (const match of readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)\b[^'"]*from\s+["']([^"']+)["']/gm)) {
+      const specifier = match[1];
+      if (specifier.startsWith(".") && !resolve(dirname(file), specifier).startsWith(own)) offenders.push(`${relative(root, file)} imports ${specifier}`);
+      if (!specifier.startsWith(".") && !/^(gatehouse\/|mc\/)/.test(specifier)) offenders.push(`${relative(root, file)} imports ${specifier}`);
+    }
+  }
+  t.true(files.length >= 10);
+  t.deepEqual(offenders, []);
+});
+
 test("Node code imports the package by name: gatehouse/sdk and gatehouse/ports/node are the modules of sdk/ and ports/node/", async (t) => {
   const byName = await import("gatehouse/sdk");
   const byPath = await import("../sdk/device");
@@ -71,7 +91,7 @@ test("the project type-checks (strict), with the typed-door compile-time checks"
   await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit"], { cwd: root }));
 });
 
-for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tsconfig.json"]) {
+for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tsconfig.json", "examples/smart-lock/tsconfig.json", "examples/sensor-node/tsconfig.json"]) {
   test(`device code type-checks without Node's types: ${config}`, async (t) => {
     const tsc = join(root, "node_modules/typescript/bin/tsc");
     await t.notThrowsAsync(run(process.execPath, [tsc, "-p", config], { cwd: root }));
