@@ -37,7 +37,7 @@ import { MemoryStorage } from "../ports/node/storage";
 import { NodeMqttTransport } from "../ports/node/transport";
 import { CommandClient } from "../host/client/command-client";
 import { connectMqtt, endMqtt } from "../host/client/mqtt";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { setpointDoor } from "../test/conformance/doors.cases";
 import { startMosquitto } from "../test/support/brokers";
 

@@ -31,7 +31,7 @@ import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
 import { installCounter, nodeDeviceOptions, sleep, until, type NodeDeviceOverrides } from "./support/devices";

@@ -17,7 +17,7 @@ import type { PublicationKind } from "../sdk/session/publications";
 import { signRawPublication } from "./conformance/raw-publications";
 import { nodeCrypto } from "../ports/node/crypto";
 import { MemoryStorage } from "../ports/node/storage";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { FleetServer, type FleetServerOptions } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
 import { startMosquitto } from "./support/brokers";

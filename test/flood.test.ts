@@ -19,7 +19,7 @@ import { Device, type DeviceOptions } from "../sdk/device";
 import { kindOfTopic, openPublication, signPublication, verifyPublication, type PublicationKind } from "../sdk/session/publications";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nextSequence } from "../host/client/sequence";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
 import { CommandClient } from "../host/client/command-client";

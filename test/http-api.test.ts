@@ -9,7 +9,7 @@ import { signCommand } from "../sdk/command/sender";
 import { publicKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
 import { nodeCrypto } from "../ports/node/crypto";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { nextSequence } from "../host/client/sequence";
 import { createFleetHttpApi, FleetServer, json, type FleetApi } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";

@@ -15,7 +15,7 @@ import { publicKey } from "../sdk/cose/key";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
 import { until } from "./support/devices";

@@ -21,7 +21,7 @@ import { signPublication } from "../sdk/session/publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import { startAedes, startMosquitto } from "./support/brokers";
 import { installCounter, nodeDeviceOptions, until } from "./support/devices";

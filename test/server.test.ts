@@ -18,7 +18,7 @@ import { nodeCrypto } from "../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../ports/node/platform";
 import { MemoryStorage } from "../ports/node/storage";
 import { NodeMqttTransport } from "../ports/node/transport";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
 import { createFleetHttpApi, FleetServer, serveHttp, type Activity } from "../host/server/index";

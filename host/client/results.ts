@@ -10,7 +10,7 @@ import { GatehouseError, errorCode } from "../../sdk/errors";
 import type { CryptoPort } from "../../sdk/ports/crypto";
 import { openPublication as verifyAndDecode, readUnverifiedPublication, topicOf, type PublicationBodies, type PublicationKind, type ResultBody } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
-import { toJson, type Json } from "./json";
+import { toJson, type Json } from "./json-view";
 
 export interface CommandReply {
   ok: boolean;

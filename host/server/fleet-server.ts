@@ -44,8 +44,8 @@ import { SecurityEventLog } from "../../sdk/events";
 import { decodePublication, kindOfTopic, PUBLICATION_KINDS, topicOf, verifyPublication, type PublicationBodies, type PublicationKind } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
-import { checkDeviceIdInput, checkDeviceKey, loadIdentities } from "../client/identities";
-import { toJson } from "../client/json";
+import { checkDeviceIdInput, checkDeviceKey, loadDeviceKeys } from "../client/device-keys";
+import { toJson } from "../client/json-view";
 import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
@@ -194,7 +194,7 @@ export class FleetServer implements FleetApi {
     const now = Date.now();
     for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
     if (this.options.identitiesDir !== undefined) {
-      const scan = loadIdentities(this.options.identitiesDir);
+      const scan = loadDeviceKeys(this.options.identitiesDir);
       for (const line of scan.skipped) this.log(`identities: skipped ${line}`);
       for (const [id, key] of scan.keys) this.registerDevice(id, key, { replace: true });
       this.log(`identities: ${scan.keys.size} device key(s) from ${this.options.identitiesDir}`);

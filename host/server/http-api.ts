@@ -20,7 +20,7 @@
 
 import { decodeKey } from "../../sdk/cose/key";
 import { replyToJson } from "../client/results";
-import type { Json } from "../client/json";
+import type { Json } from "../client/json-view";
 import type { FleetApi } from "./api";
 import { HttpApp, HttpError, json, readJson } from "./http-app";
 import { MAX_EVENT_LIMIT } from "./store";

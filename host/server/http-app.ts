@@ -9,7 +9,7 @@
 // Every answer carries `cache-control: no-store` and `x-content-type-options: nosniff`.
 
 import { GatehouseError, errorCode } from "../../sdk/errors";
-import type { Json } from "../client/json";
+import type { Json } from "../client/json-view";
 
 /** The largest request body read (readJson). */
 export const MAX_BODY_BYTES = 64 * 1024;

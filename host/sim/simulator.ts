@@ -36,7 +36,7 @@ import { nodeClock, nodeTimers } from "../../ports/node/platform";
 import { FileStorage, MemoryStorage } from "../../ports/node/storage";
 import { NodeMqttTransport } from "../../ports/node/transport";
 import { createSimulatedProvider, type SimulatedProvider, type SimulatedProviderOptions } from "../../boards/simulated/provider";
-import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity";
+import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity-files";
 import { EXAMPLE_APPS, type InstalledApp, type SimulatorApp } from "./apps";
 import { EXAMPLE_NAMES, isExampleName, type ExampleApps, type ExampleName } from "./examples";
 

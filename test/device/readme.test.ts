@@ -12,7 +12,7 @@ import { utf8 } from "../../sdk/cbor/encode";
 import { encodeKey, publicKey } from "../../sdk/cose/key";
 import { encodeTrust, TrustList } from "../../sdk/trust";
 import { nodeCrypto } from "../../ports/node/crypto";
-import { generateDeviceKey } from "../../host/identity";
+import { generateDeviceKey } from "../../host/identity-files";
 import { FleetServer } from "../../host/server/index";
 import { startMosquitto } from "../support/brokers";
 import { until } from "../support/devices";

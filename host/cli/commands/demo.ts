@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   const { TrustList } = await import("../../../sdk/trust");
   const { nodeCrypto } = await import("../../../ports/node/crypto");
   const { readInput, writeOutput } = await import("../util");
-  const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity");
+  const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity-files");
   const { startEmbeddedBroker } = await import("../../sim/broker");
   const { Simulator } = await import("../../sim/simulator");
   const { FleetServer, createFleetHttpApi, serveHttp } = await import("../../server/index");

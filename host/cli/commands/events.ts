@@ -149,7 +149,7 @@ async function fromServer(server: string, device: string | undefined, limit: num
 
 async function fromBroker(brokerUrl: string, device: string | undefined, identities: string | undefined, follow: boolean): Promise<number> {
   const { connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } = await import("../../client/mqtt");
-  const { loadIdentities } = await import("../../client/identities");
+  const { loadDeviceKeys } = await import("../../client/device-keys");
   const { openPublication } = await import("../../client/results");
   const { topicOf } = await import("../../../sdk/session/publications");
   const { ReplayWindow } = await import("../../../sdk/command/replay");
@@ -158,7 +158,7 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
 
   let keys: Map<string, CoseKey> | undefined;
   if (identities !== undefined) {
-    const scan = loadIdentities(identities);
+    const scan = loadDeviceKeys(identities);
     for (const skipped of scan.skipped) note(yellow(`skipped ${printable(skipped)}`, process.stderr));
     keys = scan.keys;
   }

@@ -15,7 +15,7 @@ import { decodePublication, verifyPublication, type PublicationKind } from "../.
 import { encodeTrust, TrustList } from "../../../sdk/trust";
 import { nodeCrypto } from "../../../ports/node/crypto";
 import { nextSequence } from "../../../host/client/sequence";
-import { generateDeviceKey } from "../../../host/identity";
+import { generateDeviceKey } from "../../../host/identity-files";
 import { FleetServer } from "../../../host/server/index";
 import { startMosquitto, type MosquittoBroker } from "../../support/brokers";
 import { until } from "../../support/devices";
