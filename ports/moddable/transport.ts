@@ -1,5 +1,5 @@
 // The transport port on Moddable: the SDK's TransportPort over Moddable's ECMA-419 MQTT client
-// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code.
+// (`embedded:network/mqtt/client`, in $(MODDABLE)/examples/io/tcp/mqttclient). Device code.
 //
 // Why this client and not the legacy `mqtt` module: the protocol needs QoS 1 both ways and a persistent
 // session (clean session false, docs/protocol.md section 6); the legacy client always sets clean session

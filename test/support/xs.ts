@@ -11,7 +11,7 @@
 //
 // Typical use:
 //
-//   const code = await bundleForXs("test/xs/some-entry.ts");
+//   const code = await bundleForXs("test/xs/conformance-entry.ts");
 //   const xs = await startXs();
 //   try {
 //     const { messages, compute } = await xs.evaluate(code);   // messages: what the bundle sent

@@ -1,4 +1,4 @@
-// Compile-time checks of the typed door API. This file is never run: `tsc` checks it (test/typecheck.test.ts),
+// Compile-time checks of the typed door API. This file is never run: `tsc` checks it (test/architecture.test.ts),
 // and every `@ts-expect-error` below must be an error, or tsc fails with "Unused '@ts-expect-error' directive".
 
 import { defineDoor, t, type Infer } from "../../sdk/index";
