@@ -17,6 +17,7 @@ import { encode } from "./cbor/encode";
 import type { CborValue } from "./cbor/types";
 import type { CoseKey } from "./cose/key";
 import { fail } from "./errors";
+import type { ErrorCode } from "./error-codes";
 import { CommandReceiver, type CommandResult, type CommandSettings } from "./command/receiver";
 import { ReplayWindow } from "./command/replay";
 import { describeDoor } from "./doors/describe";
@@ -104,7 +105,7 @@ export interface ServiceLink {
   /** Signs, numbers and queues a publication of one of the service's kinds (as results and events are). */
   publish<K extends PublicationKind>(kind: K, fields: PublicationFields<K>): void;
   /** Reports a refusal as a security event (rate-limited); true when the event left. */
-  refuse(code: string, principal?: string): boolean;
+  refuse(code: ErrorCode, principal?: string): boolean;
 }
 
 const KEY_PUBLICATION_SEQ = "pubseq";

@@ -1,2 +1,181 @@
-// (filled in below, in the error-code step)
-export type ErrorCode = string;
+// Every error code Gatehouse itself gives, in one table: the device, the fleet server, the HTTP API, the
+// CLI and the tools key on these, and docs/protocol.md section 7 lists each (the SUIT codes: docs/suit.md).
+// test/error-codes.test.ts holds the table, the code and the documents together: every code the source
+// gives is here, and every code here is documented.
+//
+// `fail()` takes only an ErrorCode. Apps give codes of their own (`new GatehouseError("out-of-limits", ...)`
+// from a door): those are theirs, not in this table; the example apps' are listed in docs/protocol.md too.
+//
+// Device code imports only the type (`import type`), so the table itself is never loaded on a device.
+
+export const ERROR_CODES = {
+  /** The CBOR codec (sdk/cbor): a decoder refusal, or a value the encoder cannot write. */
+  cbor: [
+    "cbor-truncated",
+    "cbor-trailing-bytes",
+    "cbor-too-long",
+    "cbor-too-deep",
+    "cbor-too-many-items",
+    "cbor-string-too-long",
+    "cbor-reserved-info",
+    "cbor-indefinite-length",
+    "cbor-unexpected-break",
+    "cbor-non-shortest",
+    "cbor-invalid-utf8",
+    "cbor-invalid-simple",
+    "cbor-bignum",
+    "cbor-key-type",
+    "cbor-duplicate-key",
+    "cbor-unsorted-keys",
+    "cbor-not-encodable",
+  ],
+  /** COSE_Sign1 and COSE_Key (protocol §1, §2). */
+  cose: [
+    "cose-malformed",
+    "cose-bad-tag",
+    "cose-untagged",
+    "cose-tagged",
+    "cose-duplicate-header",
+    "cose-unknown-critical",
+    "cose-detached-payload",
+    "cose-attached-payload",
+    "alg-missing",
+    "alg-unprotected",
+    "alg-unknown",
+    "alg-not-allowed",
+    "alg-unsupported",
+    "unknown-kid",
+    "bad-signature",
+    "key-invalid",
+    "trust-invalid",
+  ],
+  /** A command on the device, in the order it is checked (protocol §3), and door dispatch. */
+  command: [
+    "command-malformed",
+    "wrong-device",
+    "wrong-door",
+    "not-yet-valid",
+    "stale",
+    "expiry-missing",
+    "expired",
+    "replayed",
+    "too-old",
+    "duplicate",
+    "message-too-large",
+    "unknown-door",
+    "unknown-op",
+    "not-allowed",
+    "invalid-args",
+    "door-failed",
+  ],
+  /** The device itself: its publications, queue, options, doors and storage. */
+  device: [
+    "publication-malformed",
+    "queue-dropped",
+    "invalid-options",
+    "door-invalid",
+    "unknown-event",
+    "config-invalid",
+    "sequence-exhausted",
+    "storage-corrupt",
+    "storage-io",
+    "storage-domain",
+    "storage-key",
+    "storage-value",
+    "transport-url",
+    "internal",
+  ],
+  /** Events the fleet server records with source "server" (protocol §7). */
+  server: [
+    "unknown-device",
+    "retained-cleared",
+    "publications-missing",
+    "publications-dropped",
+    "ingest-dropped",
+    "ingest-failed",
+    "events-suppressed",
+    "session-takeover",
+    "command-unanswered",
+  ],
+  /** The fleet server's HTTP API and its relay. */
+  http: [
+    "invalid-input",
+    "invalid-json",
+    "unsupported-media-type",
+    "too-large",
+    "body-timeout",
+    "body-aborted",
+    "not-found",
+    "method-not-allowed",
+    "device-conflict",
+    "command-mismatch",
+    "server-busy",
+    "server-stopped",
+    "no-result",
+    "broker-error",
+    "http-listen",
+  ],
+  /** The CLI, the command client and the tools. */
+  tools: [
+    "usage",
+    "file",
+    "file-exists",
+    "identity-invalid",
+    "key-file",
+    "identities",
+    "closed",
+    "result-mismatch",
+    "server-error",
+    "server-unreachable",
+    "broker-unreachable",
+    "demo-timeout",
+    "moddable-missing",
+  ],
+  /** SUIT update manifests (docs/suit.md). */
+  suit: [
+    "suit-not-envelope",
+    "suit-malformed",
+    "suit-unsupported-member",
+    "suit-unsupported-digest",
+    "suit-manifest-digest-mismatch",
+    "suit-unsigned",
+    "suit-too-many-signatures",
+    "suit-threshold-not-met",
+    "suit-duplicate-signer",
+    "suit-verification-budget",
+    "suit-trust-invalid",
+    "suit-config",
+    "suit-not-verified",
+    "suit-manifest-version",
+    "suit-severable-digest-mismatch",
+    "suit-severable-unauthenticated",
+    "suit-sequence-missing",
+    "suit-unsupported-command",
+    "suit-unsupported-parameter",
+    "suit-too-many-components",
+    "suit-too-many-commands",
+    "suit-too-deep",
+    "suit-too-much-work",
+    "suit-unknown-component",
+    "suit-rollback",
+    "suit-below-epoch",
+    "suit-identity-unchecked",
+    "suit-parameter-missing",
+    "suit-vendor-mismatch",
+    "suit-class-mismatch",
+    "suit-device-mismatch",
+    "suit-slot-mismatch",
+    "suit-image-missing",
+    "suit-image-digest-mismatch",
+    "suit-image-size-mismatch",
+    "suit-image-too-long",
+    "suit-abort",
+    "suit-host-async",
+    "suit-build-invalid",
+  ],
+} as const;
+
+export type ErrorCodeGroup = keyof typeof ERROR_CODES;
+
+/** A code Gatehouse gives. */
+export type ErrorCode = (typeof ERROR_CODES)[ErrorCodeGroup][number];

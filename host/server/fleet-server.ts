@@ -40,6 +40,7 @@ import { ReplayWindow, type ReplayState } from "../../sdk/command/replay";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode, fail } from "../../sdk/errors";
+import type { ErrorCode } from "../../sdk/error-codes";
 import { SecurityEventLog } from "../../sdk/events";
 import { decodePublication, kindOfTopic, PUBLICATION_KINDS, topicOf, verifyPublication, type PublicationBodies, type PublicationKind } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
@@ -373,7 +374,7 @@ export class FleetServer implements FleetApi {
   }
 
   /** A server event that is not rate-limited: derived from verified publications or counted losses. */
-  private directEvent(device: string, code: string, detail: string): void {
+  private directEvent(device: string, code: ErrorCode, detail: string): void {
     this.appendEvent(serverEventRow(device, code, detail.slice(0, 1024), 0, null, null, null));
   }
 
@@ -700,7 +701,7 @@ export class FleetServer implements FleetApi {
     for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
   }
 
-  private directEventOutside(device: string, code: string, detail: string): void {
+  private directEventOutside(device: string, code: ErrorCode, detail: string): void {
     this.inTransaction(() => this.directEvent(device, code, detail));
   }
 

@@ -9,6 +9,7 @@
 // Every answer carries `cache-control: no-store` and `x-content-type-options: nosniff`.
 
 import { GatehouseError, errorCode } from "../../sdk/errors";
+import type { ErrorCode } from "../../sdk/error-codes";
 import type { Json } from "../client/json-view";
 
 /** The largest request body read (readJson). */
@@ -19,7 +20,7 @@ export const BODY_TIMEOUT_MS = 10_000;
 export class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {

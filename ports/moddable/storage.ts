@@ -16,7 +16,7 @@ export type NvsValue = boolean | number | string | ArrayBuffer;
 function checkName(name: string, what: "domain" | "key"): void {
   const printableAscii = /^[\x21-\x7e]+$/.test(name);
   if (name.length === 0 || name.length > NVS_MAX_NAME || !printableAscii) {
-    fail(`storage-${what}`, `preference ${what} "${name}" must be 1 to ${NVS_MAX_NAME} printable ASCII characters`);
+    fail(what === "domain" ? "storage-domain" : "storage-key", `preference ${what} "${name}" must be 1 to ${NVS_MAX_NAME} printable ASCII characters`);
   }
 }
 
