@@ -3,7 +3,7 @@
 // type-checks, including under device-only configurations without Node's types.
 import test from "ava";
 import { execFile } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 
@@ -97,3 +97,19 @@ for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tscon
     await t.notThrowsAsync(run(process.execPath, [tsc, "-p", config], { cwd: root }));
   });
 }
+
+// Stale references: every file of this repository that a comment, a document or a manifest names by its
+// path (sdk/..., docs/..., test/..., with its extension) exists.
+test("every repository path named in the code and the documents exists", async (t) => {
+  const { stdout } = await run("git", ["ls-files", "*.ts", "*.js", "*.mjs", "*.md", "*.json"], { cwd: root });
+  const files = stdout.split("\n").filter((f) => f && !f.startsWith("test/fixtures/") && f !== "package-lock.json");
+  const missing: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(join(root, file), "utf8");
+    for (const match of text.matchAll(/(?<![\w./$-])((?:sdk|host|ports|boards|examples|test|bench|docs|scripts|bin)\/[\w./-]+\.(?:ts|md|json|js|mjs))/g)) {
+      if (!existsSync(join(root, match[1]))) missing.push(`${file} names ${match[1]}`);
+    }
+  }
+  t.true(files.length > 100);
+  t.deepEqual([...new Set(missing)], []);
+});
