@@ -86,6 +86,21 @@ test("Node code imports the package by name: gatehouse/sdk and gatehouse/ports/n
   t.is(typeof node.NodeMqttTransport, "function");
 });
 
+// One set of package names: what package.json "exports" maps on Node, the Moddable manifests map too, so
+// an import by package name resolves on both (ports/node runs only on Node, and is Node's only).
+test("package.json exports and the Moddable manifests map the same package names", (t) => {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> };
+  const modules = ["manifest.json", "boards/manifest.json"].flatMap((m) => Object.keys((JSON.parse(readFileSync(join(root, m), "utf8")) as { modules: Record<string, unknown> }).modules));
+  const names = Object.keys(pkg.exports)
+    .filter((key) => key !== "./package.json" && key !== "./ports/node")
+    .map((key) => `gatehouse/${key.slice(2)}`);
+  t.true(names.includes("gatehouse/sdk") && names.includes("gatehouse/ports/moddable"));
+  t.deepEqual(
+    names.filter((name) => !modules.includes(name)),
+    [],
+  );
+});
+
 test("the project type-checks (strict), with the typed-door compile-time checks", async (t) => {
   const tsc = join(root, "node_modules/typescript/bin/tsc");
   await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit"], { cwd: root }));
