@@ -30,12 +30,10 @@ import { BoundedStorage, type StoragePort } from "./ports/storage";
 import type { TimerPort } from "./ports/timer";
 import type { TransportPort } from "./ports/transport";
 import {
-  isNumbered,
-  MAX_FIRMWARE_LENGTH,
-  MAX_MESSAGE_LENGTH,
+  PUBLICATION_FIELD_LIMITS,
   PUBLICATION_KINDS,
   signPublication,
-  topicOf,
+  PUBLICATIONS,
   type PublicationBodies,
   type PublicationFields,
   type PublicationKind,
@@ -110,8 +108,6 @@ export interface ServiceLink {
 
 const KEY_PUBLICATION_SEQ = "pubseq";
 const KEY_REPLAY = "replay";
-/** Ranges of dropped indices a birth lists (the publication codec's MAX_DROPPED_RANGES). */
-const MAX_DROPPED_RANGES = 16;
 /** The topic level of commands: <prefix>/<device>/cmd/<door>. */
 const COMMAND_LEVEL = "cmd";
 /** What the device publishes itself; services publish kinds of their own. */
@@ -144,7 +140,7 @@ export class Device {
   private readonly droppedCounts: Record<string, number> = {};
   /**
    * The dropped indices in this boot's stream, as [first, last] ranges (the queue drops its oldest, so
-   * they ascend); at most MAX_DROPPED_RANGES, the oldest two merged when there would be more. In the
+   * they ascend); at most PUBLICATION_FIELD_LIMITS.droppedRanges, the oldest two merged when there would be more. In the
    * birth, so a receiver can tell what the device dropped itself from what was lost on the way.
    */
   private readonly droppedIndices: [number, number][] = [];
@@ -153,8 +149,9 @@ export class Device {
 
   constructor(options: DeviceOptions) {
     const { ports, firmware } = options;
-    if (typeof firmware?.version !== "string" || firmware.version.length === 0 || firmware.version.length > MAX_FIRMWARE_LENGTH) {
-      fail("invalid-options", `firmware.version must be text of 1 to ${MAX_FIRMWARE_LENGTH} characters`);
+    const maxFirmware = PUBLICATION_FIELD_LIMITS.firmware;
+    if (typeof firmware?.version !== "string" || firmware.version.length === 0 || firmware.version.length > maxFirmware) {
+      fail("invalid-options", `firmware.version must be text of 1 to ${maxFirmware} characters`);
     }
     checkUint(firmware.patch, "firmware.patch");
     checkUint(firmware.epoch, "firmware.epoch");
@@ -235,12 +232,12 @@ export class Device {
    * someone's.
    */
   attach(service: DeviceService): ServiceLink {
-    const reserved = [COMMAND_LEVEL, ...DEVICE_KINDS.map((kind) => topicOf(kind).split("/")[0])];
+    const reserved = [COMMAND_LEVEL, ...DEVICE_KINDS.map((kind) => PUBLICATIONS[kind].topic.split("/")[0])];
     if (!SERVICE_NAME_PATTERN.test(service.name) || reserved.indexOf(service.name) >= 0) fail("invalid-options", `service name "${service.name}" must match ${SERVICE_NAME_PATTERN} and not be one of ${reserved.join(", ")}`);
     if (this.services.has(service.name)) fail("invalid-options", `a service named "${service.name}" is attached already`);
     const kinds = service.kinds ?? [];
     for (const kind of kinds) {
-      if (PUBLICATION_KINDS.indexOf(kind) < 0 || !isNumbered(kind)) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": not a numbered publication kind`);
+      if (PUBLICATION_KINDS.indexOf(kind) < 0 || !PUBLICATIONS[kind].numbered) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": not a numbered publication kind`);
       const owner = DEVICE_KINDS.indexOf(kind) >= 0 ? "the device" : this.serviceKinds.get(kind);
       if (owner !== undefined) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": ${owner} does`);
     }
@@ -323,7 +320,7 @@ export class Device {
           ok: false,
           code: outcome.code,
           // For people, and may be cut: the code is what receivers act on.
-          message: outcome.message.length > MAX_MESSAGE_LENGTH ? `${outcome.message.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : outcome.message,
+          message: outcome.message.length > PUBLICATION_FIELD_LIMITS.message ? `${outcome.message.slice(0, PUBLICATION_FIELD_LIMITS.message - 1)}…` : outcome.message,
         };
     this.publishNumbered("result", { ...fields, sender: result.sender, cmdSeq: command?.seq, door: command?.door, op: command?.op });
   }
@@ -358,7 +355,7 @@ export class Device {
       return;
     }
     this.droppedIndices.push([index, index]);
-    if (this.droppedIndices.length > MAX_DROPPED_RANGES) {
+    if (this.droppedIndices.length > PUBLICATION_FIELD_LIMITS.droppedRanges) {
       // One range over the two oldest: it covers indices that did go out too, which a receiver has
       // (and so never counts); the newest drops, the ones a receiver still waits for, stay exact.
       const [first, second] = this.droppedIndices.splice(0, 2);

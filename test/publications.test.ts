@@ -6,7 +6,7 @@ import { Decoder, type Options } from "cbor-x";
 import { randomBytes } from "node:crypto";
 import type { CborMap, CborObject, CborValue } from "../sdk/cbor/types";
 import { publicKey } from "../sdk/cose/key";
-import { topicOf } from "../sdk/session/publications";
+import { PUBLICATIONS } from "../sdk/session/publications";
 import { nodeCrypto } from "../ports/node/crypto";
 import { connectMqtt, endMqtt } from "../host/client/mqtt";
 import { FleetServer } from "../host/server/index";
@@ -51,9 +51,9 @@ test("the fleet server refuses what the codec refuses, as publication-malformed 
     map.set("seq", seq++);
     return map as unknown as CborObject;
   };
-  for (const r of REFUSALS) await client.publishAsync(`gh/dev-1/${topicOf(r.kind)}`, Buffer.from(signRawPublication(nodeCrypto, key, r.kind, withSeq(r.payload))), { qos: 1 });
+  for (const r of REFUSALS) await client.publishAsync(`gh/dev-1/${PUBLICATIONS[r.kind].topic}`, Buffer.from(signRawPublication(nodeCrypto, key, r.kind, withSeq(r.payload))), { qos: 1 });
   const telemetry = GOLDEN.find((g) => g.kind === "telemetry")!;
-  await client.publishAsync(`gh/dev-1/${topicOf("telemetry")}`, Buffer.from(signRawPublication(nodeCrypto, key, "telemetry", withSeq(telemetry.body as unknown as CborObject))), { qos: 1 });
+  await client.publishAsync(`gh/dev-1/${PUBLICATIONS.telemetry.topic}`, Buffer.from(signRawPublication(nodeCrypto, key, "telemetry", withSeq(telemetry.body as unknown as CborObject))), { qos: 1 });
 
   const refused = await until("a server event for every refusal", () => {
     const events = server.events({ device: "dev-1", limit: 1000 }).filter((e) => e.code === "publication-malformed");

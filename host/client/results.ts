@@ -8,7 +8,9 @@ import { toHex } from "../../sdk/bytes";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode } from "../../sdk/errors";
 import type { CryptoPort } from "../../sdk/ports/crypto";
-import { openPublication as verifyAndDecode, readUnverifiedPublication, topicOf, type PublicationBodies, type PublicationKind, type ResultBody } from "../../sdk/session/publications";
+import { parseSign1 } from "../../sdk/cose/sign1";
+import { fail } from "../../sdk/errors";
+import { decodePublication, decodePublicationHeader, openPublication as verifyAndDecode, PUBLICATION_LIMITS, PUBLICATIONS, type PublicationBodies, type PublicationKind, type ResultBody } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
 import { toJson, type Json } from "./json-view";
 
@@ -51,7 +53,10 @@ export interface OpenedPublication<K extends PublicationKind> {
  */
 export function openPublication<K extends PublicationKind>(payload: Uint8Array, kind: K, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedPublication<K> {
   if (deviceKey) return { body: verifyAndDecode(crypto, payload, deviceKey, kind, device), verified: true };
-  return { body: readUnverifiedPublication(payload, kind, device), verified: false };
+  // Not verified: only parsed and checked. Anyone who can publish could have written it.
+  const parts = parseSign1(payload, { tag: "required", limits: PUBLICATION_LIMITS });
+  if (parts.payload === null) return fail("cose-detached-payload", `${kind} has no payload`);
+  return { body: decodePublication(kind, decodePublicationHeader(kind, parts.payload, device)), verified: false };
 }
 
 /** A result publication, verified when the device's key is given (see openPublication). */
@@ -273,7 +278,7 @@ export async function awaitResult(o: RelayOptions): Promise<CommandReply> {
 
 /** The result topic of a device. */
 export function resultTopic(topicPrefix: string, device: string): string {
-  return `${topicPrefix}/${device}/${topicOf("result")}`;
+  return `${topicPrefix}/${device}/${PUBLICATIONS.result.topic}`;
 }
 
 /** The JSON form of a reply, as the fleet server's API returns it (byte strings and the raw result in hex). */

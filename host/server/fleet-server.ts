@@ -42,12 +42,12 @@ import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode, fail } from "../../sdk/errors";
 import type { ErrorCode } from "../../sdk/error-codes";
 import { SecurityEventLog } from "../../sdk/events";
-import { decodePublication, kindOfTopic, PUBLICATION_KINDS, topicOf, verifyPublication, type PublicationBodies, type PublicationKind } from "../../sdk/session/publications";
+import { decodePublication, PUBLICATION_KINDS, PUBLICATIONS, verifyPublication, type PublicationBodies, type PublicationKind } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
 import { checkDeviceIdInput, checkDeviceKey, loadDeviceKeys } from "../client/device-keys";
 import { toJson } from "../client/json-view";
-import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
+import { checkTopicLevel, connectMqtt, endMqtt, kindOfTopic, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
@@ -214,7 +214,7 @@ export class FleetServer implements FleetApi {
         else this.gaps.restartGrace(Date.now());
       },
     });
-    const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${topicOf(kind)}`);
+    const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${PUBLICATIONS[kind].topic}`);
     await this.mqtt.subscribeAsync(topics, { qos: 1 });
     const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${PUBLICATION_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);

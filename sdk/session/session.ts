@@ -3,7 +3,7 @@
 // acknowledges each. While offline, publications wait in a bounded queue; the oldest is dropped and
 // counted when it is full. Reconnects back off exponentially with full jitter.
 
-import { topicOf, type PublicationKind } from "./publications";
+import { PUBLICATIONS, type PublicationKind } from "./publications";
 import type { TimerHandle, TimerPort } from "../ports/timer";
 import type { TransportPort } from "../ports/transport";
 
@@ -88,7 +88,7 @@ export class DeviceSession {
   }
 
   topic(kind: PublicationKind): string {
-    return this.topicBase + topicOf(kind);
+    return this.topicBase + PUBLICATIONS[kind].topic;
   }
 
   start(): void {

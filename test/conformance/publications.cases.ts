@@ -13,8 +13,7 @@ import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import {
   decodePublication,
   encodePublication,
-  MAX_DROPPED_RANGES,
-  MAX_MESSAGE_LENGTH,
+  PUBLICATION_FIELD_LIMITS,
   openPublication,
   PUBLICATION_KINDS,
   PUBLICATION_LIMITS,
@@ -99,7 +98,7 @@ export const REFUSALS: { readonly name: string; readonly kind: PublicationKind; 
   { name: "dropped ranges out of order", kind: "birth", payload: variant("birth", { droppedRanges: [[5, 6], [1, 2]] }), says: "droppedRanges" },
   { name: "dropped ranges that overlap", kind: "birth", payload: variant("birth", { droppedRanges: [[1, 5], [5, 6]] }), says: "droppedRanges" },
   { name: "a range whose last is below its first", kind: "birth", payload: variant("birth", { droppedRanges: [[3, 2]] }), says: "droppedRanges" },
-  { name: "more dropped ranges than a device lists", kind: "birth", payload: variant("birth", { droppedRanges: Array.from({ length: MAX_DROPPED_RANGES + 1 }, (_, i) => [2 * i, 2 * i]) }), says: "droppedRanges" },
+  { name: "more dropped ranges than a device lists", kind: "birth", payload: variant("birth", { droppedRanges: Array.from({ length: PUBLICATION_FIELD_LIMITS.droppedRanges + 1 }, (_, i) => [2 * i, 2 * i]) }), says: "droppedRanges" },
   { name: "a dropped count under a name that is no kind", kind: "birth", payload: variant("birth", { dropped: new Map([["__proto__", 1]]) }), says: "dropped is not" },
   { name: "a door description without a name", kind: "birth", payload: variant("birth", { doors: [{ properties: {} }] }), says: "doors is not" },
   { name: "a negative session", kind: "death", payload: variant("death", { session: -1 }), says: "session is not an unsigned integer" },
@@ -187,7 +186,7 @@ export const publicationCases: ConformanceCase[] = [
         const error = checkRefused(() => encodePublication(r.kind, r.payload as never), "publication-malformed", `encode ${r.kind}: ${r.name}`);
         checkMessage(error, r.says, `encode ${r.kind}: ${r.name}`);
       }
-      const long = variant("result", { ok: false, value: undefined, code: "door-failed", message: "m".repeat(MAX_MESSAGE_LENGTH + 1) });
+      const long = variant("result", { ok: false, value: undefined, code: "door-failed", message: "m".repeat(PUBLICATION_FIELD_LIMITS.message + 1) });
       checkRefused(() => encodePublication("result", long as never), "publication-malformed", "a message over the limit");
       const big = variant("telemetry", { data: new Uint8Array(PUBLICATION_LIMITS.maxLength) });
       const error = checkRefused(() => encodePublication("telemetry", big as never), "publication-malformed", "a payload over the limit");

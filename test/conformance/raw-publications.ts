@@ -8,8 +8,9 @@ import type { CborObject } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
 import { sign1 } from "../../sdk/cose/sign1";
 import type { CryptoPort } from "../../sdk/ports/crypto";
-import { publicationAad, type PublicationKind } from "../../sdk/session/publications";
+import { utf8 } from "../../sdk/cbor/encode";
+import { PUBLICATIONS, type PublicationKind } from "../../sdk/session/publications";
 
 export function signRawPublication(crypto: CryptoPort, key: CoseKey, kind: PublicationKind, fields: CborObject): Uint8Array {
-  return sign1(crypto, key, encode(fields), { externalAad: publicationAad(kind) });
+  return sign1(crypto, key, encode(fields), { externalAad: utf8(PUBLICATIONS[kind].aad) });
 }

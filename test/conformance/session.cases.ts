@@ -4,7 +4,7 @@
 
 import { Device, type DeviceOptions } from "../../sdk/device";
 import { signCommand } from "../../sdk/command/sender";
-import { decodePublication, kindOfTopic, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
+import { decodePublication, PUBLICATION_KINDS, PUBLICATIONS, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { utf8 } from "../../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
@@ -115,7 +115,8 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
 }
 
 function kindOf(sent: Sent): PublicationKind {
-  return kindOfTopic(sent.topic.slice("gh/dev-1/".length)) as PublicationKind;
+  const topic = sent.topic.slice("gh/dev-1/".length);
+  return PUBLICATION_KINDS.find((kind) => PUBLICATIONS[kind].topic === topic) as PublicationKind;
 }
 
 /** A publication the device sent, verified, and decoded by the codec (every field of its kind, or this throws). */

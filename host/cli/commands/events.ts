@@ -151,7 +151,7 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
   const { connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } = await import("../../client/mqtt");
   const { loadDeviceKeys } = await import("../../client/device-keys");
   const { openPublication } = await import("../../client/results");
-  const { topicOf } = await import("../../../sdk/session/publications");
+  const { PUBLICATIONS } = await import("../../../sdk/session/publications");
   const { ReplayWindow } = await import("../../../sdk/command/replay");
   const { nodeCrypto } = await import("../../../ports/node/crypto");
   const { errorCode } = await import("../../../sdk/errors");
@@ -171,7 +171,7 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
 
   const handle = (topic: string, payload: Uint8Array): void => {
     const levels = topic.split("/");
-    if (levels.length !== 3 || levels[2] !== topicOf("event")) return;
+    if (levels.length !== 3 || levels[2] !== PUBLICATIONS.event.topic) return;
     const from = levels[1];
     let body: EventBody;
     let check: string;
