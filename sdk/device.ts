@@ -16,7 +16,7 @@ import { decode } from "./cbor/decode";
 import { encode } from "./cbor/encode";
 import type { CborValue } from "./cbor/types";
 import type { CoseKey } from "./cose/key";
-import { fail } from "./errors";
+import { errorCode, fail } from "./errors";
 import type { ErrorCode } from "./error-codes";
 import { CommandReceiver, type CommandResult, type CommandSettings } from "./command/receiver";
 import { ReplayWindow } from "./command/replay";
@@ -307,7 +307,14 @@ export class Device {
     }
     const slash = topic.indexOf("/");
     const service = slash > 0 ? this.services.get(topic.slice(0, slash)) : undefined;
-    service?.onMessage?.(topic.slice(slash + 1), message);
+    if (!service?.onMessage) return;
+    try {
+      service.onMessage(topic.slice(slash + 1), message);
+    } catch (e) {
+      // Not to the transport: it would end the connection, and the broker would deliver the message
+      // again on the next one, for ever. A service's failure is a security event instead.
+      this.runtime.refuse(errorCode(e), "unknown");
+    }
   }
 
   private publishResult(message: Uint8Array, result: CommandResult): void {

@@ -3,6 +3,7 @@
 // survives a restart. Runs on Node and inside XS.
 
 import { Device, type DeviceOptions } from "../../sdk/device";
+import { GatehouseError } from "../../sdk/errors";
 import { signCommand } from "../../sdk/command/sender";
 import { decodePublication, PUBLICATION_KINDS, PUBLICATIONS, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
@@ -151,7 +152,14 @@ export const sessionCases: ConformanceCase[] = [
     run(env) {
       const { device, transport } = makeDevice(env);
       const received: string[] = [];
-      const link = device.attach({ name: "update", subscriptions: ["manifest", "image/+"], onMessage: (topic, message) => received.push(`${topic}:${message.length}`) });
+      const link = device.attach({
+        name: "update",
+        subscriptions: ["manifest", "image/+"],
+        onMessage: (topic, message) => {
+          if (topic === "fail") throw new GatehouseError("suit-malformed", "not a manifest");
+          received.push(`${topic}:${message.length}`);
+        },
+      });
       checkEqual(link.deviceId, "dev-1", "the link names the device");
       checkRefused(() => device.attach({ name: "update" }), "invalid-options", "a name taken");
       for (const name of ["cmd", "birth", "events", "Update", "a/b", ""]) checkRefused(() => device.attach({ name }), "invalid-options", `the name "${name}"`);
@@ -170,6 +178,10 @@ export const sessionCases: ConformanceCase[] = [
       const event = open(env, "event", transport.ofKind("events")[0]);
       checkEqual(event.get("code"), "suit-unsigned", "is a signed security event of the device");
       checkEqual(event.get("principal"), "unknown", "by an unknown principal");
+      // A service that throws does not reach the transport (which would drop the connection): an event.
+      transport.handlers?.onMessage("gh/dev-1/update/fail", new Uint8Array(1), 1, false);
+      checkEqual(open(env, "event", transport.ofKind("events")[1]).get("code"), "suit-malformed", "a service's failure is a security event");
+      checkEqual(device.state, "online", "and the session stays up");
     },
   },
   {
