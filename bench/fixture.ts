@@ -2,7 +2,10 @@
 // published test keys, a fake clock and a CommandReceiver. Device-safe: the same module runs on Node
 // (bench/host-pipeline.ts) and inside XS (bench/xs-entry.ts), so both measure the same pipeline.
 
-import { CommandReceiver, DeviceRuntime, SecurityEventLog, TrustList, type SecurityEvent } from "../sdk/index";
+import { CommandReceiver } from "../sdk/command/receiver";
+import { DeviceRuntime } from "../sdk/doors/runtime";
+import { SecurityEventLog, type SecurityEvent } from "../sdk/events";
+import { TrustList } from "../sdk/trust";
 import { utf8 } from "../sdk/cbor/encode";
 import type { Command } from "../sdk/command/envelope";
 import type { CoseKey, SignatureAlgorithm } from "../sdk/cose/key";

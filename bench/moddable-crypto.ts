@@ -12,7 +12,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { toHex } from "../sdk/bytes";
 import { encodeKey } from "../sdk/cose/key";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { appEnv, buildApp, BUILD_DIR, deviceFolder, runApp } from "../test/device/support/moddable";
 
 function bytesUnder(dir: string, suffix: string): number {

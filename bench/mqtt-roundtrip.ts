@@ -37,7 +37,7 @@ import { MemoryStorage } from "../ports/node/storage";
 import { NodeMqttTransport } from "../ports/node/transport";
 import { CommandClient } from "../host/client/command-client";
 import { connectMqtt, endMqtt } from "../host/client/mqtt";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { setpointDoor } from "../test/conformance/doors.cases";
 import { startMosquitto } from "../test/support/brokers";
 
@@ -87,13 +87,9 @@ const device = new Device({
   id: DEVICE,
   key: deviceKey,
   trust: new TrustList([{ key: publicKey(operatorKey), role: "operate" }]),
-  crypto: nodeCrypto,
-  clock: nodeClock,
-  timers: nodeTimers,
-  storage: new MemoryStorage(),
-  transport: new NodeMqttTransport(broker.url),
-  firmware: "bench 1",
-  backoffInitialMs: 50,
+  ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage: new MemoryStorage(), transport: new NodeMqttTransport({ url: broker.url }) },
+  firmware: { version: "bench 1" },
+  session: { backoffInitialMs: 50 },
 });
 device.register(setpointDoor, {
   read: { target: () => state.target, mode: () => "heat", label: () => "bench" },
@@ -101,8 +97,8 @@ device.register(setpointDoor, {
   invoke: { setLimits: () => true, reset: () => {}, broken: () => 0 },
 });
 device.start();
-for (let waited = 0; device.session.state !== "online"; waited += 10) {
-  if (waited > 10_000) throw new Error(`the device did not come online: ${device.session.state}`);
+for (let waited = 0; device.state !== "online"; waited += 10) {
+  if (waited > 10_000) throw new Error(`the device did not come online: ${device.state}`);
   await sleep(10);
 }
 const client = await CommandClient.connect({ brokerUrl: broker.url, key: operatorKey });

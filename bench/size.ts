@@ -1,5 +1,5 @@
-// Size of the device SDK core: esbuild-minified ESM bundle of bench/size-entry.ts (platform neutral,
-// target es2020, minify, bundle), without crypto primitives. Gzip size for information only.
+// Size of the device SDK core: esbuild-minified ESM bundle of bench/size-entry.ts (the project's device
+// bundle settings, test/support/bundle.ts, minified), without crypto primitives. Gzip size for information only.
 //
 //   node --import tsx bench/size.ts
 //
@@ -8,32 +8,13 @@
 //   BENCH_RESULT {"bench":"size",...}
 
 import { gzipSync } from "node:zlib";
-import { build } from "esbuild";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-// Not imported from test/support/xs.ts: that module loads @agoric/xsnap, which needs SES lockdown.
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+import { bundleDeviceCode } from "../test/support/bundle";
 
 const ENTRY = "bench/size-entry.ts";
 const GOAL_KIB = 32;
 
-const result = await build({
-  entryPoints: [ENTRY],
-  absWorkingDir: repoRoot,
-  bundle: true,
-  write: false,
-  format: "esm",
-  platform: "neutral",
-  target: "es2020",
-  minify: true,
-  legalComments: "none",
-  charset: "utf8",
-  metafile: true,
-  logLevel: "silent",
-});
-if (result.outputFiles.length !== 1) throw new Error(`expected one output file, got ${result.outputFiles.length}`);
-const bytes = result.outputFiles[0].contents;
+const result = await bundleDeviceCode(ENTRY, { format: "esm", minify: true });
+const bytes = result.bytes;
 const inputs = Object.keys(result.metafile.inputs);
 // The core must not pull in crypto primitives or any package: only sdk/ (and the entry itself).
 const foreign = inputs.filter((p) => !p.startsWith("sdk/") && p !== ENTRY);

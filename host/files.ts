@@ -18,6 +18,7 @@ import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdi
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { GatehouseError, fail } from "../sdk/errors";
+import type { ErrorCode } from "../sdk/error-codes";
 
 /** Why the system refused, for a message: a few common codes in words, the rest by their code. */
 export function systemMessage(e: unknown): string {
@@ -47,7 +48,7 @@ export interface ReadOptions {
   /** Most bytes accepted; one more is a "too-large" error. */
   maxBytes: number;
   /** Error code for a file that cannot be read (default "file"). */
-  code?: string;
+  code?: ErrorCode;
   /** Refuse a symbolic link instead of following it (O_NOFOLLOW). */
   noFollow?: boolean;
 }

@@ -1,161 +1,224 @@
 // A Gatehouse device: doors, the command receiver, security events and the MQTT session, wired
 // together over the platform's ports. The same class runs on the ESP32 (Moddable ports), in the host
 // simulator (Node ports) and in the XS conformance run.
+//
+//   const device = new Device({ id, key, trust, ports: { crypto, clock, timers, storage, transport }, firmware: { version: "1.0.0" } });
+//   const door = device.register(setpointDoor, { read: { target: () => target }, write: { target: (v) => { target = v; } } });
+//   device.start();
+//
+// What the device publishes, it publishes only this way: a result for each command, its doors' events
+// as telemetry, its security events, and the birth and death of each connection; all signed with its
+// key, in the shapes of sdk/session/publications.ts. Its parts (runtime, receiver, session, event log)
+// stay inside. Built-in services that need their own topics and publication kinds (the OTA update agent)
+// join through attach(): see DeviceService.
 
 import { decode } from "./cbor/decode";
 import { encode } from "./cbor/encode";
-import type { CborObject, CborValue } from "./cbor/types";
+import type { CborValue } from "./cbor/types";
 import type { CoseKey } from "./cose/key";
-import { CommandReceiver, type CommandResult } from "./command/receiver";
+import { errorCode, fail } from "./errors";
+import type { ErrorCode } from "./error-codes";
+import { CommandReceiver, type CommandResult, type CommandSettings } from "./command/receiver";
 import { ReplayWindow } from "./command/replay";
 import { describeDoor } from "./doors/describe";
 import { DeviceRuntime, type LocalDoor } from "./doors/runtime";
 import type { DoorImplementation, DoorSchema } from "./doors/schema";
-import { SecurityEventLog, type SecurityEvent } from "./events";
+import { SecurityEventLog, type SecurityEvent, type SecurityEventSettings } from "./events";
 import type { ClockPort } from "./ports/clock";
 import type { CryptoPort } from "./ports/crypto";
 import { BoundedStorage, type StoragePort } from "./ports/storage";
 import type { TimerPort } from "./ports/timer";
 import type { TransportPort } from "./ports/transport";
-import { signPublication, type PublicationBody, type PublicationKind } from "./session/messages";
+import {
+  PUBLICATION_FIELD_LIMITS,
+  PUBLICATION_KINDS,
+  signPublication,
+  PUBLICATIONS,
+  type PublicationBodies,
+  type PublicationFields,
+  type PublicationKind,
+} from "./session/publications";
 import { PersistentSequence } from "./session/sequence";
-import { DeviceSession, type SessionState } from "./session/session";
+import { DeviceSession, type SessionSettings, type SessionState } from "./session/session";
 import type { TrustList } from "./trust";
 
-export interface DeviceOptions {
-  id: string;
-  /** The device's private key (signs everything it publishes). */
-  key: CoseKey;
-  /** The operators this device accepts commands from. */
-  trust: TrustList;
+/** What the device runs on: each platform gives its own (ports/node, ports/moddable). */
+export interface DevicePorts {
   crypto: CryptoPort;
   clock: ClockPort;
   timers: TimerPort;
+  /** The device's own state: publication sequence ceiling, replay windows. */
   storage: StoragePort;
   transport: TransportPort;
-  firmware: string;
+}
+
+/** What every birth reports of the firmware. */
+export interface FirmwareInfo {
+  /** The firmware's name and version, 1 to 64 characters. */
+  version: string;
+  /** The patch level applied to it (default 0). */
   patch?: number;
-  /** Security epoch: the minimum build generation this device accepts (anti-downgrade). */
+  /** Security epoch: the minimum build generation this device accepts (anti-downgrade; default 0). */
   epoch?: number;
-  topicPrefix?: string;
-  queueLimit?: number;
-  keepAlive?: number;
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
-  /** Report allowed attempts as security events too. */
-  recordAllowed?: boolean;
-  /** Refuse commands without an expiry claim while the clock is trusted (default true; CommandReceiverOptions.requireExpiry). */
-  requireCommandExpiry?: boolean;
-  eventsPerSecond?: number;
-  eventBurst?: number;
-  username?: string;
-  password?: Uint8Array;
-  onStateChange?(state: SessionState, detail: string): void;
+}
+
+export interface DeviceOptions {
+  id: string;
+  /** The device's private key: it signs everything the device publishes. */
+  key: CoseKey;
+  /** The operators this device accepts commands from, and the role of each. */
+  trust: TrustList;
+  ports: DevicePorts;
+  firmware: FirmwareInfo;
+  /** The MQTT session: topic prefix, keep-alive, backoff, queue and in-flight limits, credentials, state callback. */
+  session?: SessionSettings;
+  /** Security events: rate limit, and whether allowed attempts are reported too. */
+  events?: SecurityEventSettings;
+  /** Command freshness: maximum age, clock skew, whether an expiry is required. */
+  commands?: CommandSettings;
+}
+
+/**
+ * A built-in service of the device with its own topics and publication kinds (the OTA update agent is
+ * the first). attach() gives it a ServiceLink; the device keeps signing, numbering and queueing, so a
+ * service's publications are in the device's stream like every other, and nothing else can publish.
+ */
+export interface DeviceService {
+  /** Its topic level: it receives messages on <prefix>/<device>/<name>/<subscription>. a-z, 0-9, "-"; at most 16. */
+  readonly name: string;
+  /** Topic filters under <prefix>/<device>/<name>/ to subscribe to on every connect ("manifest", "image/+"). */
+  readonly subscriptions?: readonly string[];
+  /** The publication kinds it publishes: numbered kinds of the codec's table that no one else publishes. */
+  readonly kinds?: readonly PublicationKind[];
+  /**
+   * A message on one of its topics; `topic` follows <prefix>/<device>/<name>/. Nothing is verified for
+   * it: the service verifies what it receives (and reports refusals through its link).
+   */
+  onMessage?(topic: string, message: Uint8Array): void;
+}
+
+/** What an attached service may do. */
+export interface ServiceLink {
+  readonly deviceId: string;
+  /** Signs, numbers and queues a publication of one of the service's kinds (as results and events are). */
+  publish<K extends PublicationKind>(kind: K, fields: PublicationFields<K>): void;
+  /** Reports a refusal as a security event (rate-limited); true when the event left. */
+  refuse(code: ErrorCode, principal?: string): boolean;
 }
 
 const KEY_PUBLICATION_SEQ = "pubseq";
-/** Ranges of dropped indices a birth lists (Device.droppedRanges). */
-const MAX_DROPPED_RANGES = 16;
 const KEY_REPLAY = "replay";
+/** The topic level of commands: <prefix>/<device>/cmd/<door>. */
+const COMMAND_LEVEL = "cmd";
+/** What the device publishes itself; services publish kinds of their own. */
+const DEVICE_KINDS: readonly PublicationKind[] = ["birth", "death", "result", "telemetry", "event"];
+const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,15}$/;
+
+function checkUint(value: number | undefined, what: string): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) fail("invalid-options", `${what} must be an unsigned integer`);
+}
 
 export class Device {
   readonly id: string;
-  readonly runtime: DeviceRuntime;
-  readonly receiver: CommandReceiver;
-  readonly session: DeviceSession;
-  readonly events: SecurityEventLog;
-  /** Publications dropped by the offline queue since boot, per kind. */
-  readonly dropped: Record<string, number> = {};
-  /**
-   * Their indices in this boot's stream, as [first, last] ranges (the queue drops its oldest, so they
-   * ascend); at most MAX_DROPPED_RANGES, the oldest two merged when there would be more. In the birth,
-   * so a receiver can tell what the device dropped itself from what was lost on the way.
-   */
-  readonly droppedRanges: [number, number][] = [];
-  private droppedUnreported = 0;
-  private reportingDrops = false;
-  private readonly options: DeviceOptions;
-  private readonly storage: StoragePort;
-  private readonly sequence: PersistentSequence;
   /**
    * This boot's publication stream (protocol §4): the first `seq` of the boot, which no other boot
    * starts with. Results, telemetry and events are numbered in it by `index`, 0, 1, 2, ..., with no
    * number skipped, so a receiver can tell a lost publication from a restart's skip in `seq`.
    */
   readonly stream: number;
+  private readonly options: DeviceOptions;
+  private readonly runtime: DeviceRuntime;
+  private readonly receiver: CommandReceiver;
+  private readonly session: DeviceSession;
+  private readonly events: SecurityEventLog;
+  private readonly storage: StoragePort;
+  private readonly sequence: PersistentSequence;
+  private readonly services = new Map<string, DeviceService>();
+  /** Kinds attached services publish, and whose they are. */
+  private readonly serviceKinds = new Map<PublicationKind, string>();
   private nextIndex = 0;
+  private readonly droppedCounts: Record<string, number> = {};
+  /**
+   * The dropped indices in this boot's stream, as [first, last] ranges (the queue drops its oldest, so
+   * they ascend); at most PUBLICATION_FIELD_LIMITS.droppedRanges, the oldest two merged when there would be more. In the
+   * birth, so a receiver can tell what the device dropped itself from what was lost on the way.
+   */
+  private readonly droppedIndices: [number, number][] = [];
+  private droppedUnreported = 0;
+  private reportingDrops = false;
 
   constructor(options: DeviceOptions) {
+    const { ports, firmware } = options;
+    const maxFirmware = PUBLICATION_FIELD_LIMITS.firmware;
+    if (typeof firmware?.version !== "string" || firmware.version.length === 0 || firmware.version.length > maxFirmware) {
+      fail("invalid-options", `firmware.version must be text of 1 to ${maxFirmware} characters`);
+    }
+    checkUint(firmware.patch, "firmware.patch");
+    checkUint(firmware.epoch, "firmware.epoch");
     this.options = options;
     this.id = options.id;
-    this.storage = new BoundedStorage(options.storage);
+    this.storage = new BoundedStorage(ports.storage);
     this.sequence = new PersistentSequence(this.storage, KEY_PUBLICATION_SEQ);
     this.stream = this.sequence.peek();
-    this.events = new SecurityEventLog({
-      clock: options.clock,
-      sink: (event) => this.publishEvent(event),
-      recordAllowed: options.recordAllowed,
-      ratePerSecond: options.eventsPerSecond,
-      burst: options.eventBurst,
-    });
+    this.events = new SecurityEventLog({ ...options.events, clock: ports.clock, sink: (event) => this.publishEvent(event) });
     this.runtime = new DeviceRuntime({
       events: this.events,
-      onDoorEvent: (door, event, data) => this.publish("telemetry", { door, event, data: data as CborValue, time: options.clock.wallTime() ?? null }),
+      onDoorEvent: (door, event, data) => this.publishNumbered("telemetry", { door, event, data: data as CborValue, time: this.wallTime() }),
     });
     const replay = new ReplayWindow();
     const saved = this.storage.read(KEY_REPLAY);
     if (saved) replay.restore(decode(saved));
     this.receiver = new CommandReceiver({
+      ...options.commands,
       deviceId: options.id,
-      crypto: options.crypto,
-      clock: options.clock,
+      crypto: ports.crypto,
+      clock: ports.clock,
       trust: options.trust,
       runtime: this.runtime,
       replay,
-      requireExpiry: options.requireCommandExpiry,
       // Persist the window before the command runs: a crash right after cannot make it acceptable again.
       onAccepted: () => this.storage.write(KEY_REPLAY, encode(replay.snapshot())),
     });
     this.session = new DeviceSession({
+      ...options.session,
       deviceId: options.id,
-      transport: options.transport,
-      timers: options.timers,
-      topicPrefix: options.topicPrefix,
-      queueLimit: options.queueLimit,
-      keepAlive: options.keepAlive,
-      backoffInitialMs: options.backoffInitialMs,
-      backoffMaxMs: options.backoffMaxMs,
-      username: options.username,
-      password: options.password,
+      transport: ports.transport,
+      timers: ports.timers,
+      subscriptions: () => this.subscriptions(),
       prepareConnection: () => this.prepareConnection(),
-      onCommand: (door, message) => this.handleCommand(door, message),
-      onOversizedCommand: (door) => {
-        this.runtime.refuse("message-too-large", "unknown", door);
+      onMessage: (topic, message) => this.route(topic, message),
+      onOversized: (topic) => {
+        this.runtime.refuse("message-too-large", "unknown", this.commandDoor(topic));
       },
       onDropped: (kind, index) => {
-        this.dropped[kind] = (this.dropped[kind] ?? 0) + 1;
+        this.droppedCounts[kind] = (this.droppedCounts[kind] ?? 0) + 1;
         this.noteDropped(index);
         // A drop the report itself causes is counted (the birth carries it) but not reported again, or
         // every connect attempt while offline would push out one more real publication.
         if (!this.reportingDrops) this.droppedUnreported++;
       },
-      onStateChange: options.onStateChange,
     });
   }
 
+  /** Adds a door: the only way in, for remote commands and for the app's own code (the returned handle). */
   register<const S extends DoorSchema>(schema: S, implementation: DoorImplementation<S>): LocalDoor<S> {
     return this.runtime.register(schema, implementation);
   }
 
+  /** Connects, and keeps reconnecting until stop(). */
   start(): void {
     this.session.start();
   }
 
+  /** Stops the session. `graceful`: publish the death and DISCONNECT; otherwise drop the link (the broker sends the will). */
   stop(graceful = true): void {
     this.session.stop(graceful);
   }
 
-  /** Runs one command message (as the session delivers it) and publishes its result. */
+  /**
+   * Runs one command message as if it had arrived on <prefix>/<id>/cmd/<door>, and publishes its result:
+   * for commands that reach the device another way (a serial console, a local link), and for tests.
+   */
   handleCommand(door: string, message: Uint8Array): CommandResult {
     const result = this.receiver.receive(message, door);
     // A refusal or duplicate whose event the rate limit dropped gets no result either: floods stay cheap.
@@ -163,55 +226,147 @@ export class Device {
     return result;
   }
 
+  /**
+   * Attaches a built-in service (before start(): its subscriptions are made on each connect). Refused
+   * (invalid-options): a name that is taken or reserved, a kind that is not numbered or is already
+   * someone's.
+   */
+  attach(service: DeviceService): ServiceLink {
+    const reserved = [COMMAND_LEVEL, ...DEVICE_KINDS.map((kind) => PUBLICATIONS[kind].topic.split("/")[0])];
+    if (!SERVICE_NAME_PATTERN.test(service.name) || reserved.indexOf(service.name) >= 0) fail("invalid-options", `service name "${service.name}" must match ${SERVICE_NAME_PATTERN} and not be one of ${reserved.join(", ")}`);
+    if (this.services.has(service.name)) fail("invalid-options", `a service named "${service.name}" is attached already`);
+    const kinds = service.kinds ?? [];
+    for (const kind of kinds) {
+      if (PUBLICATION_KINDS.indexOf(kind) < 0 || !PUBLICATIONS[kind].numbered) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": not a numbered publication kind`);
+      const owner = DEVICE_KINDS.indexOf(kind) >= 0 ? "the device" : this.serviceKinds.get(kind);
+      if (owner !== undefined) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": ${owner} does`);
+    }
+    this.services.set(service.name, service);
+    for (const kind of kinds) this.serviceKinds.set(kind, service.name);
+    return {
+      deviceId: this.id,
+      publish: (kind, fields) => {
+        if (this.serviceKinds.get(kind) !== service.name) fail("invalid-options", `service "${service.name}" did not declare kind "${kind}"`);
+        this.publishNumbered(kind, fields);
+      },
+      refuse: (code, principal = "unknown") => this.runtime.refuse(code, principal),
+    };
+  }
+
+  /** The session's state: "stopped", "connecting", "online" or "waiting" (to reconnect). */
+  get state(): SessionState {
+    return this.session.state;
+  }
+
+  /** Connections made since start(). */
+  get connects(): number {
+    return this.session.connects;
+  }
+
+  /** Publications waiting for a connection or for the broker's acknowledgement. */
+  get pending(): number {
+    return this.session.pending;
+  }
+
+  /** Publications the offline queue dropped since boot, per kind (the next birth reports them). */
+  get dropped(): Readonly<Record<string, number>> {
+    return this.droppedCounts;
+  }
+
+  /** Security events since boot: published, and held back by the rate limit. */
+  get securityEvents(): { readonly delivered: number; readonly suppressed: number } {
+    return { delivered: this.events.delivered, suppressed: this.events.suppressed };
+  }
+
+  private wallTime(): number | null {
+    const now = this.options.ports.clock.wallTime();
+    return now === undefined ? null : Math.floor(now);
+  }
+
+  private subscriptions(): string[] {
+    const filters = [`${COMMAND_LEVEL}/+`];
+    this.services.forEach((service, name) => {
+      for (const filter of service.subscriptions ?? []) filters.push(`${name}/${filter}`);
+    });
+    return filters;
+  }
+
+  /** The door of a command topic "cmd/<door>", or undefined. */
+  private commandDoor(topic: string): string | undefined {
+    if (!topic.startsWith(`${COMMAND_LEVEL}/`)) return undefined;
+    const door = topic.slice(COMMAND_LEVEL.length + 1);
+    return door.length === 0 || door.indexOf("/") >= 0 ? undefined : door;
+  }
+
+  /** A message on one of the device's topics: a command, or a service's. */
+  private route(topic: string, message: Uint8Array): void {
+    const door = this.commandDoor(topic);
+    if (door !== undefined) {
+      this.handleCommand(door, message);
+      return;
+    }
+    const slash = topic.indexOf("/");
+    const service = slash > 0 ? this.services.get(topic.slice(0, slash)) : undefined;
+    if (!service?.onMessage) return;
+    try {
+      service.onMessage(topic.slice(slash + 1), message);
+    } catch (e) {
+      // Not to the transport: it would end the connection, and the broker would deliver the message
+      // again on the next one, for ever. A service's failure is a security event instead.
+      this.runtime.refuse(errorCode(e), "unknown");
+    }
+  }
+
   private publishResult(message: Uint8Array, result: CommandResult): void {
-    const body: CborObject = { ref: this.options.crypto.sha256(message).subarray(0, 8), ok: result.outcome.ok };
-    if (result.sender !== undefined) body.sender = result.sender;
-    if (result.command) {
-      body.cmdSeq = result.command.seq;
-      body.door = result.command.door;
-      body.op = result.command.op;
-    }
-    if (result.outcome.ok) {
-      if (result.outcome.value !== undefined) body.value = result.outcome.value as CborValue;
-    } else {
-      body.code = result.outcome.code;
-      body.message = result.outcome.message;
-    }
-    this.publish("result", body);
+    const { outcome, command } = result;
+    const ref = this.options.ports.crypto.sha256(message).subarray(0, 8);
+    const fields: PublicationFields<"result"> = outcome.ok
+      ? { ref, ok: true, value: outcome.value as CborValue }
+      : {
+          ref,
+          ok: false,
+          code: outcome.code,
+          // For people, and may be cut: the code is what receivers act on.
+          message: outcome.message.length > PUBLICATION_FIELD_LIMITS.message ? `${outcome.message.slice(0, PUBLICATION_FIELD_LIMITS.message - 1)}…` : outcome.message,
+        };
+    this.publishNumbered("result", { ...fields, sender: result.sender, cmdSeq: command?.seq, door: command?.door, op: command?.op });
   }
 
   private publishEvent(event: SecurityEvent): void {
-    this.publish("event", {
+    this.publishNumbered("event", {
       code: event.code,
       allowed: event.allowed,
       principal: event.principal,
       door: event.door ?? null,
       op: event.op ?? null,
-      time: event.time,
+      time: event.time === null ? null : Math.floor(event.time),
       uptime: event.uptime,
       suppressed: event.suppressed,
     });
   }
 
-  /** Signs and queues a publication of `kind` (result, telemetry or event) with the common fields. */
-  publish(kind: PublicationKind, fields: CborObject): void {
-    const index = this.nextIndex++;
-    const body: PublicationBody = { ...fields, device: this.id, seq: this.sequence.next(), stream: this.stream, index };
-    this.session.publish(kind, signPublication(this.options.crypto, this.options.key, kind, body), index);
+  /** Signs and queues a numbered publication (result, telemetry, event, or a service's kind). */
+  private publishNumbered<K extends PublicationKind>(kind: K, fields: PublicationFields<K>): void {
+    const index = this.nextIndex;
+    const body = { ...fields, device: this.id, seq: this.sequence.next(), stream: this.stream, index } as unknown as PublicationBodies[K];
+    const signed = signPublication(this.options.ports.crypto, this.options.key, kind, body);
+    // Numbered only once signed: a publication that could not be made takes no index, so none is skipped.
+    this.nextIndex++;
+    this.session.publish(kind, signed, index);
   }
 
   private noteDropped(index: number): void {
-    const last = this.droppedRanges[this.droppedRanges.length - 1];
+    const last = this.droppedIndices[this.droppedIndices.length - 1];
     if (last && index === last[1] + 1) {
       last[1] = index;
       return;
     }
-    this.droppedRanges.push([index, index]);
-    if (this.droppedRanges.length > MAX_DROPPED_RANGES) {
+    this.droppedIndices.push([index, index]);
+    if (this.droppedIndices.length > PUBLICATION_FIELD_LIMITS.droppedRanges) {
       // One range over the two oldest: it covers indices that did go out too, which a receiver has
       // (and so never counts); the newest drops, the ones a receiver still waits for, stay exact.
-      const [first, second] = this.droppedRanges.splice(0, 2);
-      this.droppedRanges.unshift([first[0], second[1]]);
+      const [first, second] = this.droppedIndices.splice(0, 2);
+      this.droppedIndices.unshift([first[0], second[1]]);
     }
   }
 
@@ -227,31 +382,28 @@ export class Device {
   }
 
   private prepareConnection(): { death: Uint8Array; birth: Uint8Array } {
-    const o = this.options;
+    const { crypto } = this.options.ports;
+    const { key, firmware } = this.options;
     // Drops are reported before the birth is signed: when the report takes a place in a full queue and
     // pushes one more publication out, the birth's `dropped` counts that one too, so a receiver can
     // account for every index it misses.
     this.reportDrops();
     const session = this.sequence.next();
-    const sign = (kind: PublicationKind, fields: CborObject, seq: number) =>
-      signPublication(o.crypto, o.key, kind, { ...fields, device: this.id, seq });
-    const death = sign("death", { session }, session);
-    const birth = sign(
-      "birth",
-      {
-        session,
-        firmware: o.firmware,
-        patch: o.patch ?? 0,
-        epoch: o.epoch ?? 0,
-        doors: this.runtime.schemas().map(describeDoor),
-        dropped: { ...this.dropped },
-        droppedRanges: this.droppedRanges.map(([first, last]) => [first, last]),
-        stream: this.stream,
-        // Everything numbered before this connect; what follows gets `next` and above.
-        next: this.nextIndex,
-      },
-      this.sequence.next(),
-    );
+    const death = signPublication(crypto, key, "death", { device: this.id, seq: session, session });
+    const birth = signPublication(crypto, key, "birth", {
+      device: this.id,
+      seq: this.sequence.next(),
+      session,
+      firmware: firmware.version,
+      patch: firmware.patch ?? 0,
+      epoch: firmware.epoch ?? 0,
+      doors: this.runtime.schemas().map(describeDoor),
+      dropped: { ...this.droppedCounts },
+      droppedRanges: this.droppedIndices.map(([first, last]) => [first, last] as [number, number]),
+      stream: this.stream,
+      // Everything numbered before this connect; what follows gets `next` and above.
+      next: this.nextIndex,
+    });
     return { death, birth };
   }
 }

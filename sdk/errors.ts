@@ -1,5 +1,8 @@
 // Every refusal in Gatehouse is a value with a stable code. Tests, security events, the CLI and the
-// server all key on `code`; `message` is for people and may change.
+// server all key on `code`; `message` is for people and may change. Gatehouse's own codes are the table in
+// error-codes.ts (fail() takes only those); an app's doors give codes of their own with new GatehouseError.
+
+import type { ErrorCode } from "./error-codes";
 
 export class GatehouseError extends Error {
   readonly code: string;
@@ -16,7 +19,8 @@ export class GatehouseError extends Error {
 // property cannot be shadowed by assignment), so on XS 17 every fail() became a TypeError without a code.
 Object.defineProperty(GatehouseError.prototype, "name", { value: "GatehouseError", writable: true, configurable: true });
 
-export function fail(code: string, message: string, detail?: unknown): never {
+/** Throws a GatehouseError with one of Gatehouse's own codes. */
+export function fail(code: ErrorCode, message: string, detail?: unknown): never {
   throw new GatehouseError(code, message, detail);
 }
 

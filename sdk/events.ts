@@ -22,15 +22,19 @@ export interface SecurityEvent {
 
 export type SecurityEventInput = Pick<SecurityEvent, "code" | "allowed" | "principal" | "door" | "op">;
 
-export interface SecurityEventLogOptions {
-  clock: ClockPort;
-  sink: (event: SecurityEvent) => void;
+/** What a device may tune of its security events (DeviceOptions.events). */
+export interface SecurityEventSettings {
   /** Sustained events per second (default 5). */
   ratePerSecond?: number;
   /** Events that may leave at once after a quiet spell (default 20). */
   burst?: number;
   /** Also report allowed attempts (default false). */
   recordAllowed?: boolean;
+}
+
+export interface SecurityEventLogOptions extends SecurityEventSettings {
+  clock: ClockPort;
+  sink: (event: SecurityEvent) => void;
 }
 
 export class SecurityEventLog {

@@ -1,21 +1,34 @@
-// The Gatehouse device SDK: everything application code and platform ports import, as one module.
-// Apps and ports reach it by its package name, `gatehouse/sdk`: package.json "exports" maps it on Node,
-// the root manifest.json on Moddable. Inside sdk/ modules import each other by relative paths.
+// The Gatehouse device SDK as an app sees it: `gatehouse/sdk` (package.json "exports" maps it on Node, the
+// root manifest.json on Moddable). Everything an app or a platform port needs, and nothing of the SDK's
+// insides (the door runtime, the command receiver, the session and the event log stay behind Device; the
+// codecs are imported by their paths by the SDK's own host tools). Inside sdk/, modules import each other
+// by relative paths.
+
+export { Device, type DeviceOptions, type DevicePorts, type FirmwareInfo, type DeviceService, type ServiceLink } from "./device";
 export { GatehouseError, errorCode, fail, isGatehouseError } from "./errors";
+export type { ErrorCode } from "./error-codes";
 export { toHex, fromHex, concatBytes, bytesEqual } from "./bytes";
-export { Device, type DeviceOptions } from "./device";
-export { defineDoor, listOperations, resolveOperation } from "./doors/schema";
+
+// Doors
+export { defineDoor } from "./doors/schema";
 export type { DoorSchema, DoorImplementation, PropertySchema, ActionSchema, EventSchema } from "./doors/schema";
+export type { LocalDoor } from "./doors/runtime";
 export { t } from "./doors/types";
 export type { Infer, ValueType } from "./doors/types";
-export { ROLES, type Role, type Principal } from "./doors/access";
-export { DeviceRuntime, LocalDoor, type Outcome, type DoorRequest } from "./doors/runtime";
-export { SecurityEventLog, type SecurityEvent } from "./events";
-export { CommandReceiver, type CommandResult } from "./command/receiver";
-export { ReplayWindow } from "./command/replay";
-export { TrustList, encodeTrust, decodeTrust, type TrustEntry } from "./trust";
+export { ROLES, type Role } from "./doors/access";
+
+// Identity: the device key and the operators it trusts, as `gatehouse provision` writes them
 export { decodeKey, encodeKey, publicKey, type CoseKey, type SignatureAlgorithm } from "./cose/key";
-export type { SessionState } from "./session/session";
+export { TrustList, decodeTrust, encodeTrust, type TrustEntry } from "./trust";
+
+// What Device reports and takes
+export type { SessionSettings, SessionState } from "./session/session";
+export type { SecurityEventSettings } from "./events";
+export type { CommandSettings, CommandResult } from "./command/receiver";
+export type { Outcome } from "./doors/runtime";
+export type { PublicationKind, PublicationFields } from "./session/publications";
+
+// The ports a platform implements
 export type { CryptoPort } from "./ports/crypto";
 export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";

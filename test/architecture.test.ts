@@ -3,7 +3,7 @@
 // type-checks, including under device-only configurations without Node's types.
 import test from "ava";
 import { execFile } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 
@@ -52,6 +52,26 @@ test("apps and the Moddable port reach the SDK only through its package name", (
   t.deepEqual(offenders, []);
 });
 
+// An example is an app as a developer writes one: its own modules by path, everything of Gatehouse by
+// package name (gatehouse/sdk, gatehouse/ports/..., gatehouse/boards/...), so no module exists only to
+// re-export the SDK or the drivers to the examples.
+test("examples import only their own modules by path; Gatehouse's by package name", (t) => {
+  const examples = join(root, "examples");
+  const files = tsFiles(examples).filter((f) => !f.endsWith(".d.ts"));
+  const offenders: string[] = [];
+  for (const file of files) {
+    const own = join(examples, relative(examples, file).split("/")[0]) + "/";
+    if (dirname(file) === examples) offenders.push(`${relative(root, file)} belongs to no example`);
+    for (const match of readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)\b[^'"]*from\s+["']([^"']+)["']/gm)) {
+      const specifier = match[1];
+      if (specifier.startsWith(".") && !resolve(dirname(file), specifier).startsWith(own)) offenders.push(`${relative(root, file)} imports ${specifier}`);
+      if (!specifier.startsWith(".") && !/^(gatehouse\/|mc\/)/.test(specifier)) offenders.push(`${relative(root, file)} imports ${specifier}`);
+    }
+  }
+  t.true(files.length >= 10);
+  t.deepEqual(offenders, []);
+});
+
 test("Node code imports the package by name: gatehouse/sdk and gatehouse/ports/node are the modules of sdk/ and ports/node/", async (t) => {
   const byName = await import("gatehouse/sdk");
   const byPath = await import("../sdk/device");
@@ -66,14 +86,45 @@ test("Node code imports the package by name: gatehouse/sdk and gatehouse/ports/n
   t.is(typeof node.NodeMqttTransport, "function");
 });
 
+// One set of package names: what package.json "exports" maps on Node, the Moddable manifests map too, so
+// an import by package name resolves on both (ports/node runs only on Node, and is Node's only).
+test("package.json exports and the Moddable manifests map the same package names", (t) => {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> };
+  const modules = ["manifest.json", "boards/manifest.json"].flatMap((m) => Object.keys((JSON.parse(readFileSync(join(root, m), "utf8")) as { modules: Record<string, unknown> }).modules));
+  const names = Object.keys(pkg.exports)
+    .filter((key) => key !== "./package.json" && key !== "./ports/node")
+    .map((key) => `gatehouse/${key.slice(2)}`);
+  t.true(names.includes("gatehouse/sdk") && names.includes("gatehouse/ports/moddable"));
+  t.deepEqual(
+    names.filter((name) => !modules.includes(name)),
+    [],
+  );
+});
+
 test("the project type-checks (strict), with the typed-door compile-time checks", async (t) => {
   const tsc = join(root, "node_modules/typescript/bin/tsc");
   await t.notThrowsAsync(run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit"], { cwd: root }));
 });
 
-for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tsconfig.json"]) {
+for (const config of ["ports/moddable/tsconfig.json", "examples/thermostat/tsconfig.json", "examples/smart-lock/tsconfig.json", "examples/sensor-node/tsconfig.json"]) {
   test(`device code type-checks without Node's types: ${config}`, async (t) => {
     const tsc = join(root, "node_modules/typescript/bin/tsc");
     await t.notThrowsAsync(run(process.execPath, [tsc, "-p", config], { cwd: root }));
   });
 }
+
+// Stale references: every file of this repository that a comment, a document or a manifest names by its
+// path (sdk/..., docs/..., test/..., with its extension) exists.
+test("every repository path named in the code and the documents exists", async (t) => {
+  const { stdout } = await run("git", ["ls-files", "*.ts", "*.js", "*.mjs", "*.md", "*.json"], { cwd: root });
+  const files = stdout.split("\n").filter((f) => f && !f.startsWith("test/fixtures/") && f !== "package-lock.json");
+  const missing: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(join(root, file), "utf8");
+    for (const match of text.matchAll(/(?<![\w./$-])((?:sdk|host|ports|boards|examples|test|bench|docs|scripts|bin)\/[\w./-]+\.(?:ts|md|json|js|mjs))/g)) {
+      if (!existsSync(join(root, match[1]))) missing.push(`${file} names ${match[1]}`);
+    }
+  }
+  t.true(files.length > 100);
+  t.deepEqual([...new Set(missing)], []);
+});

@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Plugin } from "esbuild";
+import type { Plugin } from "esbuild";
+import { bundleDeviceCode } from "./support/bundle";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nobleCrypto } from "../ports/noble/crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
@@ -241,22 +242,10 @@ const moddableStandIns: Plugin = {
 let moddable: Promise<{ port: CryptoPort; stats: () => MockStats }> | undefined;
 function loadModdablePort(): Promise<{ port: CryptoPort; stats: () => MockStats }> {
   moddable ??= (async () => {
-    const result = await build({
-      entryPoints: [resolve(repoRoot, "ports/moddable/crypto.ts")],
-      absWorkingDir: repoRoot,
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2020",
-      mainFields: ["module", "main"],
-      conditions: ["import", "default"],
-      plugins: [moddableStandIns],
-      logLevel: "silent",
-    });
+    const { code } = await bundleDeviceCode("ports/moddable/crypto.ts", { format: "esm", plugins: [moddableStandIns] });
     const dir = mkdtempSync(join(tmpdir(), "gatehouse-moddable-port-"));
     const file = join(dir, "moddable-crypto.mjs");
-    writeFileSync(file, result.outputFiles[0]!.text);
+    writeFileSync(file, code);
     let module: { moddableCrypto: CryptoPort };
     try {
       module = (await import(pathToFileURL(file).href)) as { moddableCrypto: CryptoPort };
@@ -595,19 +584,7 @@ test("moddable (stand-ins): EdDSA is alg-unsupported; sha256 uses Digest", async
 // ---- noble is the port that runs in XS: it must not depend on Node or on randomness -------------
 
 test("noble port bundles for a neutral platform with no Node built-ins", async (t) => {
-  const result = await build({
-    entryPoints: [resolve(repoRoot, "ports/noble/crypto.ts")],
-    absWorkingDir: repoRoot,
-    bundle: true,
-    write: false,
-    format: "iife",
-    platform: "neutral",
-    target: "es2020",
-    mainFields: ["module", "main"],
-    conditions: ["import", "default"],
-    logLevel: "silent",
-  });
-  const code = result.outputFiles[0]!.text;
+  const { code } = await bundleDeviceCode("ports/noble/crypto.ts");
   t.false(/\bfrom\s*["']node:|require\(\s*["']/.test(code), "no Node imports");
   t.false(/\bBuffer\b/.test(code), "no Buffer");
 });

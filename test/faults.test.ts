@@ -25,16 +25,16 @@ import { utf8 } from "../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../sdk/cbor/types";
 import { signCommand } from "../sdk/command/sender";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
-import { Device, type DeviceOptions } from "../sdk/device";
-import { verifyPublication, type PublicationKind } from "../sdk/session/messages";
+import { Device } from "../sdk/device";
+import { verifyPublication, type PublicationKind } from "../sdk/session/publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
-import { installCounter, nodeDeviceOptions, sleep, until } from "./support/devices";
+import { installCounter, nodeDeviceOptions, sleep, until, type NodeDeviceOverrides } from "./support/devices";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
@@ -48,7 +48,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const plain = (body: CborMap) => Object.fromEntries(body as Map<string, unknown>);
 
 
-function counterDevice(brokerUrl: string, id: string, key: CoseKey, onHit: (index: number) => void, options: Partial<DeviceOptions> = {}) {
+function counterDevice(brokerUrl: string, id: string, key: CoseKey, onHit: (index: number) => void, options: NodeDeviceOverrides = {}) {
   const device = new Device(nodeDeviceOptions(brokerUrl, id, key, OPERATOR, { firmware: "faults 1", ...options }));
   return { device, door: installCounter(device, onHit) };
 }
@@ -139,7 +139,7 @@ test("broker restarted twice in the middle of 40 commands: each runs exactly onc
   const { device } = counterDevice(broker.url, id, key, (index) => executions[index]++);
   device.start();
   t.teardown(() => device.stop(false));
-  await until("the device online", () => device.session.state === "online");
+  await until("the device online", () => device.state === "online");
   const operator = await Operator.connect(broker.url, id, publicKey(key), { clientId: unique("fault-operator"), persistent: true });
   t.teardown(() => operator.close());
 
@@ -156,8 +156,8 @@ test("broker restarted twice in the middle of 40 commands: each runs exactly onc
 
   const first = await Promise.all(sent.map((s) => operator.result(s.ref, 1, 20_000)));
   await sleep(300); // late redeliveries, if any, would show up here
-  t.log(`device connects ${device.session.connects}, operator connects ${operator.connects}`);
-  t.true(device.session.connects >= 3, "the device saw both restarts and reconnected after each");
+  t.log(`device connects ${device.connects}, operator connects ${operator.connects}`);
+  t.true(device.connects >= 3, "the device saw both restarts and reconnected after each");
   t.true(operator.connects >= 3, "so did the operator");
 
   t.deepEqual(executions, new Array<number>(K).fill(1), "every command executed exactly once");
@@ -187,7 +187,7 @@ test("CommandClient across a broker restart: every send() gets its verified resu
   const { device } = counterDevice(broker.url, id, key, (index) => executions[index]++);
   device.start();
   t.teardown(() => device.stop(false));
-  await until("the device online", () => device.session.state === "online");
+  await until("the device online", () => device.state === "online");
   const client = await CommandClient.connect({ brokerUrl: broker.url, key: OPERATOR });
   t.teardown(() => client.close());
   const replies: Promise<unknown>[] = [];
@@ -244,7 +244,7 @@ test("broker restarted twice in the middle of 200 telemetry events: the fleet se
   const logged = () => server.store.db.prepare("SELECT seq, data FROM telemetry_log ORDER BY rowid").all() as { seq: number; data: string }[];
 
   // The queue must hold what is emitted while the broker is away (up to about 1.5 s at 15 ms a tick).
-  const { device, door } = counterDevice(broker.url, id, key, () => {}, { queueLimit: 500 });
+  const { device, door } = counterDevice(broker.url, id, key, () => {}, { session: { queueLimit: 500 } });
   device.start();
   t.teardown(() => device.stop(false));
   await until("the device online at the server", () => server.devices().find((d) => d.id === id && d.online));
@@ -260,8 +260,8 @@ test("broker restarted twice in the middle of 200 telemetry events: the fleet se
   const rows = await until("200 telemetry rows stored", () => logged().length >= N && logged(), 20_000);
   await sleep(300); // a late duplicate would be logged here
   const all = logged();
-  t.log(`device connects ${device.session.connects}; duplicates dropped by the server ${server.duplicates}`);
-  t.true(device.session.connects >= 3, "the device saw both restarts");
+  t.log(`device connects ${device.connects}; duplicates dropped by the server ${server.duplicates}`);
+  t.true(device.connects >= 3, "the device saw both restarts");
 
   t.is(all.length, N, "no telemetry stored twice");
   t.deepEqual(

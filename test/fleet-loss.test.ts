@@ -13,10 +13,11 @@ import { utf8 } from "../sdk/cbor/encode";
 import type { CborObject } from "../sdk/cbor/types";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
-import { signPublication, type PublicationKind } from "../sdk/session/messages";
+import type { PublicationKind } from "../sdk/session/publications";
+import { signRawPublication } from "./conformance/raw-publications";
 import { nodeCrypto } from "../ports/node/crypto";
 import { MemoryStorage } from "../ports/node/storage";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { FleetServer, type FleetServerOptions } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
 import { startMosquitto } from "./support/brokers";
@@ -46,7 +47,7 @@ function forger(id: string, key: CoseKey, stream: number) {
   return {
     sign(kind: PublicationKind, fields: CborObject, seqOverride?: number): Buffer {
       const s = seqOverride ?? seq++;
-      return Buffer.from(signPublication(nodeCrypto, key, kind, { ...fields, device: id, seq: s }));
+      return Buffer.from(signRawPublication(nodeCrypto, key, kind, { ...fields, device: id, seq: s }));
     },
     birth(session: number, next: number, droppedRanges: [number, number][] = []): Buffer {
       seq = Math.max(seq, session + 2);
@@ -75,7 +76,7 @@ test("normal operation records no loss: queue sent after the next birth, a reboo
   server.registerDevice(id, publicKey(key));
   const storage = new MemoryStorage();
   const boot = () => {
-    const device = new Device(nodeDeviceOptions(broker.url, id, key, OPERATOR, { storage, queueLimit: 100 }));
+    const device = new Device(nodeDeviceOptions(broker.url, id, key, OPERATOR, { storage, session: { queueLimit: 100 } }));
     return { device, door: installCounter(device, () => {}) };
   };
   const latest = () => server.device(id)?.telemetry[0]?.data;
@@ -159,7 +160,7 @@ test("a real device's offline-queue drops are recorded as publications-dropped, 
   const id = "loss-3";
   const key = generateDeviceKey(id);
   server.registerDevice(id, publicKey(key));
-  const device = new Device(nodeDeviceOptions(broker.url, id, key, OPERATOR, { queueLimit: 4 }));
+  const device = new Device(nodeDeviceOptions(broker.url, id, key, OPERATOR, { session: { queueLimit: 4 } }));
   const door = installCounter(device, () => {});
   t.teardown(() => device.stop(false));
   device.start();

@@ -15,11 +15,12 @@ import type { CborMap, CborValue } from "../sdk/cbor/types";
 import { signCommand } from "../sdk/command/sender";
 import type { CommandResult } from "../sdk/command/receiver";
 import { publicKey, type CoseKey } from "../sdk/cose/key";
-import { Device } from "../sdk/device";
-import { signPublication, verifyPublication, type PublicationKind } from "../sdk/session/messages";
+import { Device, type DeviceOptions } from "../sdk/device";
+import { openPublication, signPublication, verifyPublication, type PublicationKind } from "../sdk/session/publications";
+import { kindOfTopic } from "../host/client/mqtt";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nextSequence } from "../host/client/sequence";
-import { generateDeviceKey } from "../host/identity";
+import { generateDeviceKey } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
 import { CommandClient } from "../host/client/command-client";
@@ -58,7 +59,7 @@ class CountingDevice extends Device {
     if (result.duplicate) this.duplicates++;
     else if (result.outcome.ok) this.executedOk++;
     else this.refused++;
-    this.maxPending = Math.max(this.maxPending, this.session.pending);
+    this.maxPending = Math.max(this.maxPending, this.pending);
     return result;
   }
 }
@@ -152,7 +153,7 @@ test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands
   const executions = new Array<number>(GOOD).fill(0);
   const deviceBorn = performance.now(); // the limiter starts with a full bucket when the device is made
   const device = new CountingDevice(
-    nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1", eventsPerSecond: EVENTS_PER_SECOND, eventBurst: EVENT_BURST, queueLimit: QUEUE_LIMIT }),
+    nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1", events: { ratePerSecond: EVENTS_PER_SECOND, burst: EVENT_BURST }, session: { queueLimit: QUEUE_LIMIT } }),
   );
   installCounter(device, (index) => executions[index]++);
   device.start();
@@ -235,7 +236,7 @@ test.serial("a flood of 2,000 garbage payloads and 500 replays: 20 good commands
   t.is(device.handled, expectedHandled + 1, "the broker delivered every message once");
 
   // 2. The rate limit: at most the burst plus the rate over the device's life left the device.
-  const { delivered, suppressed } = device.events;
+  const { delivered, suppressed } = device.securityEvents;
   t.log(`events delivered ${delivered}, suppressed ${suppressed}, over ${elapsedSeconds.toFixed(1)} s; max offline queue ${device.maxPending}`);
   t.true(delivered <= EVENT_BURST + EVENTS_PER_SECOND * elapsedSeconds + 1, `delivered ${delivered} <= ${EVENT_BURST} + ${EVENTS_PER_SECOND}/s x ${elapsedSeconds.toFixed(1)} s`);
   t.true(suppressed > 0);
@@ -293,24 +294,23 @@ test.serial("an oversized message on the command topic does not wedge the device
   t.teardown(() => broker.stop());
   const key = generateDeviceKey(DEVICE);
   let executions = 0;
-  const device = new Device(nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1" }));
+  const options = nodeDeviceOptions(broker.url, DEVICE, key, OPERATOR, { firmware: "flood 1" });
+  const published = watchPublications(options, key);
+  const device = new Device(options);
   installCounter(device, () => executions++);
-  const refusals: string[] = [];
-  device.events.record = ((original) => (input) => {
-    if (!input.allowed) refusals.push(input.code);
-    return original(input);
-  })(device.events.record.bind(device.events));
   device.start();
   t.teardown(() => device.stop(false));
-  await until("the device online", () => device.session.state === "online");
+  await until("the device online", () => device.state === "online");
   const attacker = await mqttClient(broker.url);
   t.teardown(() => void attacker.end(true));
   await attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.alloc(300 * 1024, 0x5a), { qos: 1 });
   await attacker.publishAsync(`gh/${DEVICE}/cmd/counter`, Buffer.from(signFor(OPERATOR, 7)), { qos: 1 });
   await until("the good command behind the oversized one", () => executions === 1, 10_000);
   t.is(executions, 1);
-  t.is(device.session.connects, 1, "the connection was never dropped");
-  t.deepEqual(refusals, ["message-too-large"], "the oversized message is a security event");
+  t.is(device.connects, 1, "the connection was never dropped");
+  const refusals = () => published.filter((p) => p.kind === "event" && p.code !== "allowed").map((p) => p.code);
+  await until("the security event", () => refusals().length > 0);
+  t.deepEqual(refusals(), ["message-too-large"], "the oversized message is a security event");
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -331,15 +331,21 @@ function missingIndices(events: EventRow[]): Set<number> {
   return indices;
 }
 
-/** Records every publication a device queues: kind, seq, index and the body's code (verified, as a receiver would). */
-function watchPublications(device: Device, key: CoseKey): { kind: PublicationKind; seq: number; index: number; code?: string; ref?: string }[] {
+/**
+ * Records every publication a device sends (first sends, not DUP resends): kind, seq, index and the body's
+ * code, verified and decoded as a receiver would. Wraps the transport of `options` before the Device exists.
+ */
+function watchPublications(options: DeviceOptions, key: CoseKey): { kind: PublicationKind; seq: number; index: number; code?: string; ref?: string }[] {
   const seen: { kind: PublicationKind; seq: number; index: number; code?: string; ref?: string }[] = [];
-  const publish = device.session.publish.bind(device.session);
-  device.session.publish = (kind, payload, tag) => {
-    const body = verifyPublication(nodeCrypto, payload, publicKey(key), kind, device.id);
-    const ref = body.get("ref");
-    seen.push({ kind, seq: body.get("seq") as number, index: body.get("index") as number, code: body.get("code") as string | undefined, ref: ref instanceof Uint8Array ? toHex(ref) : undefined });
-    publish(kind, payload, tag);
+  const transport = options.ports.transport;
+  const publish = transport.publish.bind(transport);
+  transport.publish = (topic, payload, qos, retain, packetId, duplicate) => {
+    const kind = kindOfTopic(topic.slice(`gh/${options.id}/`.length));
+    if (kind && !duplicate) {
+      const body = openPublication(nodeCrypto, payload, publicKey(key), kind, options.id) as { seq: number; index?: number; code?: string; ref?: Uint8Array };
+      seen.push({ kind, seq: body.seq, index: body.index ?? -1, code: body.code, ref: body.ref ? toHex(body.ref) : undefined });
+    }
+    publish(topic, payload, qos, retain, packetId, duplicate);
   };
   return seen;
 }
@@ -353,9 +359,10 @@ test.serial("flood 1 of issue 11: 5,000 bad signatures on another device's telem
   const noisyKey = generateDeviceKey("noisy");
   server.registerDevice("victim", publicKey(victimKey));
   server.registerDevice("noisy", publicKey(noisyKey));
-  const victim = new Device(nodeDeviceOptions(broker.url, "victim", victimKey, OPERATOR, { firmware: "flood 1" }));
+  const victimOptions = nodeDeviceOptions(broker.url, "victim", victimKey, OPERATOR, { firmware: "flood 1" });
+  const published = watchPublications(victimOptions, victimKey);
+  const victim = new Device(victimOptions);
   const door = registerSetpoint(victim, newSetpointState());
-  const published = watchPublications(victim, victimKey);
   const noisy = new Device(nodeDeviceOptions(broker.url, "noisy", noisyKey, OPERATOR, { firmware: "flood 1" }));
   installCounter(noisy, () => {});
   victim.start();

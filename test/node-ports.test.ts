@@ -163,7 +163,7 @@ for (const [name, urlOf] of Object.entries(brokerUrls)) {
     const topic = unique("gh-test/up");
     const other = await peer(url);
     await other.client.subscribeAsync(topic, { qos: 1 });
-    const transport = new NodeMqttTransport(url);
+    const transport = new NodeMqttTransport({ url });
     const rec = new Recorder();
     t.is(await rec.connect(transport, { clientId: unique("dev") }), false);
     transport.publish(topic, ALL_BYTES, 1, false, 4242, false);
@@ -182,7 +182,7 @@ for (const [name, urlOf] of Object.entries(brokerUrls)) {
     const url = urlOf();
     const clientId = unique("dev");
     const topic = unique("gh-test/cmd");
-    const transport = new NodeMqttTransport(url);
+    const transport = new NodeMqttTransport({ url });
     const rec = new Recorder();
     t.false(await rec.connect(transport, { clientId, cleanSession: false }));
     transport.subscribe([topic], 1, 1);
@@ -229,10 +229,10 @@ for (const [name, urlOf] of Object.entries(brokerUrls)) {
     await other.client.subscribeAsync([abruptTopic, gracefulTopic], { qos: 1 });
     const death = Uint8Array.of(0xde, 0xad, 0x00, 0xff);
 
-    const abrupt = new NodeMqttTransport(url);
+    const abrupt = new NodeMqttTransport({ url });
     const rec1 = new Recorder();
     await rec1.connect(abrupt, { clientId: unique("dev"), will: { topic: abruptTopic, payload: death, qos: 1, retain: true } });
-    const graceful = new NodeMqttTransport(url);
+    const graceful = new NodeMqttTransport({ url });
     const rec2 = new Recorder();
     await rec2.connect(graceful, { clientId: unique("dev"), will: { topic: gracefulTopic, payload: death, qos: 1, retain: true } });
 
@@ -257,7 +257,7 @@ for (const [name, urlOf] of Object.entries(brokerUrls)) {
 }
 
 test("mosquitto: keep-alive PINGREQs keep a 1 s connection up past 1.5 x keepAlive", async (t) => {
-  const transport = new NodeMqttTransport(mosquitto.url);
+  const transport = new NodeMqttTransport({ url: mosquitto.url });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: unique("dev"), keepAlive: 1 });
   await sleep(2200);
@@ -269,7 +269,7 @@ test("mosquitto: keep-alive PINGREQs keep a 1 s connection up past 1.5 x keepAli
 test("mosquitto: onClosed exactly once when the broker stops", async (t) => {
   const own = await startMosquitto();
   cleanups.push(() => own.stop());
-  const transport = new NodeMqttTransport(own.url);
+  const transport = new NodeMqttTransport({ url: own.url });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: unique("dev"), keepAlive: 5 });
   await own.stop();
@@ -288,7 +288,7 @@ test("mosquitto restart (SIGTERM) keeps retained messages and a persistent sessi
   const clientId = unique("dev");
   const topic = unique("gh-test/cmd");
   const retainedTopic = unique("gh-test/birth");
-  const transport = new NodeMqttTransport(own.url);
+  const transport = new NodeMqttTransport({ url: own.url });
   const rec = new Recorder();
   await rec.connect(transport, { clientId, cleanSession: false });
   transport.subscribe([topic], 1, 1);
@@ -316,7 +316,7 @@ test("mosquitto restart (SIGTERM) keeps retained messages and a persistent sessi
 
 test("aedes: onClosed exactly once when the broker stops", async (t) => {
   const own = await startAedes();
-  const transport = new NodeMqttTransport(own.url);
+  const transport = new NodeMqttTransport({ url: own.url });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: unique("dev") });
   await own.stop();
@@ -330,7 +330,7 @@ test("aedes: onClosed exactly once when the broker stops", async (t) => {
 
 test("connection refused: one onClosed, no onConnected, no exception", async (t) => {
   const port = await freePort();
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${port}` });
   const rec = new Recorder();
   transport.open({ clientId: "d", keepAlive: 30, cleanSession: true }, rec.handlers);
   t.deepEqual(rec.closed, [], "no handler runs inside open()");
@@ -342,7 +342,7 @@ test("connection refused: one onClosed, no onConnected, no exception", async (t)
 });
 
 test("explicit close: onClosed exactly once, synchronously, whether connected or still connecting", async (t) => {
-  const transport = new NodeMqttTransport(mosquitto.url);
+  const transport = new NodeMqttTransport({ url: mosquitto.url });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: unique("dev") });
   transport.close(false);
@@ -361,7 +361,7 @@ test("explicit close: onClosed exactly once, synchronously, whether connected or
 });
 
 test("a new open() ends the previous connection first, with its own onClosed", async (t) => {
-  const transport = new NodeMqttTransport(aedes.url);
+  const transport = new NodeMqttTransport({ url: aedes.url });
   const first = new Recorder();
   await first.connect(transport, { clientId: unique("dev") });
   const second = new Recorder();
@@ -413,7 +413,7 @@ const connack = (returnCode = 0): Packet => ({ cmd: "connack", returnCode, sessi
 
 test("connect timeout: a server that never sends CONNACK gets one onClosed after connectTimeoutMs", async (t) => {
   const fake = await fakeBroker(createServer(), () => {});
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`, { connectTimeoutMs: 300 });
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}`, connectTimeoutMs: 300 });
   const rec = new Recorder();
   const start = performance.now();
   transport.open({ clientId: "d", keepAlive: 30, cleanSession: true }, rec.handlers);
@@ -433,7 +433,7 @@ test("keep-alive timeout: CONNACK then silence gives PINGREQ at 0.75 x keepAlive
     if (packet.cmd === "connect") send(socket, connack());
     if (packet.cmd === "pingreq") pings.push(performance.now() - start); // never answered
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: "d", keepAlive: 1 });
   await rec.until(() => rec.closed.length > 0, 3000, "keep-alive timeout");
@@ -449,7 +449,7 @@ test("CONNACK refused: one onClosed with the return code", async (t) => {
   const fake = await fakeBroker(createServer(), (packet, socket) => {
     if (packet.cmd === "connect") send(socket, connack(5));
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   transport.open({ clientId: "d", keepAlive: 30, cleanSession: true, username: "u", password: Uint8Array.of(1, 2) }, rec.handlers);
   await rec.until(() => rec.closed.length > 0);
@@ -466,7 +466,7 @@ test("SUBACK failure (0x80) ends the connection with subscribe-refused", async (
     if (packet.cmd === "connect") send(socket, connack());
     if (packet.cmd === "subscribe") send(socket, { cmd: "suback", messageId: packet.messageId, granted: [1, 0x80] });
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: "d" });
   transport.subscribe(["a/b", "c/#"], 1, 77);
@@ -489,7 +489,7 @@ test("an incoming packet over 256 KiB other than a PUBLISH ends the connection a
       socket.write(Buffer.from([0x90, (length & 0x7f) | 0x80, ((length >> 7) & 0x7f) | 0x80, length >> 14, 0, 1]));
     }
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   transport.open({ clientId: "d", keepAlive: 30, cleanSession: true }, rec.handlers);
   await rec.until(() => rec.closed.length > 0);
@@ -511,7 +511,7 @@ test("an oversized PUBLISH is read past without buffering, acknowledged and repo
     }
     socket.write(generate({ cmd: "publish", topic: "gh/d/cmd/y", payload: Buffer.from([1, 2, 3]), qos: 1, messageId: 78, dup: false, retain: false }));
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: "d" });
   await rec.until(() => rec.messages.length === 1, 5000, "the message after the oversized one");
@@ -547,7 +547,7 @@ test("fragmented and coalesced packets: exact messages, QoS 1 acknowledged with 
       ]),
     );
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   await rec.connect(transport, { clientId: "d" });
   await rec.until(() => rec.messages.length === 3);
@@ -570,7 +570,7 @@ test("a graceful close from inside onMessage still acknowledges that message, be
     send(socket, connack());
     send(socket, { cmd: "publish", topic: "t", payload: Buffer.from([1]), qos: 1, messageId: 9, dup: false, retain: false });
   });
-  const transport = new NodeMqttTransport(`mqtt://127.0.0.1:${fake.port}`);
+  const transport = new NodeMqttTransport({ url: `mqtt://127.0.0.1:${fake.port}` });
   const rec = new Recorder();
   const handlers: TransportHandlers = { ...rec.handlers, onMessage: () => transport.close(true) };
   transport.open({ clientId: "d", keepAlive: 30, cleanSession: true }, handlers);
@@ -606,12 +606,12 @@ test("mqtts://: TLS with the broker's CA connects; an unknown certificate is one
   const fake = await fakeBroker(createTlsServer({ key: TEST_KEY, cert: TEST_CERT }), (packet, socket) => {
     if (packet.cmd === "connect") send(socket, connack());
   });
-  const trusted = new NodeMqttTransport(`mqtts://127.0.0.1:${fake.port}`, { tls: { ca: TEST_CERT } });
+  const trusted = new NodeMqttTransport({ url: `mqtts://127.0.0.1:${fake.port}`, tls: { ca: TEST_CERT } });
   const rec = new Recorder();
   t.false(await rec.connect(trusted, { clientId: "tls" }));
   trusted.close(true);
 
-  const untrusted = new NodeMqttTransport(`mqtts://127.0.0.1:${fake.port}`);
+  const untrusted = new NodeMqttTransport({ url: `mqtts://127.0.0.1:${fake.port}` });
   const rec2 = new Recorder();
   untrusted.open({ clientId: "tls", keepAlive: 30, cleanSession: true }, rec2.handlers);
   await rec2.until(() => rec2.closed.length > 0);
@@ -622,19 +622,19 @@ test("mqtts://: TLS with the broker's CA connects; an unknown certificate is one
 
 test("URLs: mqtt:// and mqtts:// only; publish and subscribe never throw while disconnected", (t) => {
   for (const url of ["http://127.0.0.1:1883", "ws://h", "mqtt://", "mqtt://h:0", "not a url", "tcp://h:1883"]) {
-    const e = t.throws(() => new NodeMqttTransport(url));
+    const e = t.throws(() => new NodeMqttTransport({ url }));
     t.is(errorCode(e), "transport-url", url);
   }
-  new NodeMqttTransport("mqtt://localhost");
-  new NodeMqttTransport("mqtts://[::1]");
-  const transport = new NodeMqttTransport("mqtt://127.0.0.1:1");
+  new NodeMqttTransport({ url: "mqtt://localhost" });
+  new NodeMqttTransport({ url: "mqtts://[::1]" });
+  const transport = new NodeMqttTransport({ url: "mqtt://127.0.0.1:1" });
   t.notThrows(() => transport.publish("t", new Uint8Array(3), 1, true, 1, true));
   t.notThrows(() => transport.subscribe(["t"], 1, 1));
   t.notThrows(() => transport.close(true));
 });
 
 test("invalid connect options: one onClosed after open() returns, no socket", async (t) => {
-  const transport = new NodeMqttTransport(mosquitto.url);
+  const transport = new NodeMqttTransport({ url: mosquitto.url });
   const rec = new Recorder();
   transport.open({ clientId: "d", keepAlive: 70000, cleanSession: true }, rec.handlers);
   t.deepEqual(rec.closed, []);

@@ -1,4 +1,4 @@
-// `gatehouse provision` as a user runs it (a real process in a temporary folder), and host/identity.ts:
+// `gatehouse provision` as a user runs it (a real process in a temporary folder), and host/identity-files.ts:
 // the files it writes (modes, kid, the key pair), the trust list and its roles, and one-line errors with
 // stable codes for every bad input.
 import test, { type ExecutionContext } from "ava";
@@ -13,7 +13,7 @@ import { toHex } from "../sdk/bytes";
 import { decodeTrust, TrustList } from "../sdk/trust";
 import { errorCode } from "../sdk/errors";
 import { nodeCrypto } from "../ports/node/crypto";
-import { listIdentities, readIdentity, writeIdentity, generateDeviceKey, checkDeviceId } from "../host/identity";
+import { listIdentities, readIdentity, writeIdentity, generateDeviceKey, checkDeviceId } from "../host/identity-files";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
@@ -208,10 +208,10 @@ test("identity files are read bounded and never through a symlink", async (t) =>
   t.regex((refused as Error).message, /symbolic link/);
   // A 3 GiB device.pub (sparse: no disk used): the server's identity scan skips it as too-large after
   // reading 64 KiB, instead of reading it whole.
-  const { loadIdentities } = await import("../host/client/identities");
+  const { loadDeviceKeys } = await import("../host/client/device-keys");
   writeIdentity(root, { id: "dev-z", key: generateDeviceKey("dev-z"), trust: new TrustList() });
   await truncate(join(root, "dev-z", "device.pub"), 3 * 1024 ** 3);
-  const scan = loadIdentities(root);
+  const scan = loadDeviceKeys(root);
   t.deepEqual([...scan.keys.keys()], ["dev-r"], "dev-r's public key is still read (a public key may be a link)");
   t.is(scan.skipped.length, 1);
   t.regex(scan.skipped[0], /too-large/);

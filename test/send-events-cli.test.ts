@@ -12,7 +12,7 @@ import { utf8 } from "../sdk/cbor/encode";
 import { encodeKey, publicKey } from "../sdk/cose/key";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { Simulator } from "../host/sim/simulator";
 import type { Thermostat } from "../examples/thermostat/app";
 import { startMosquitto, type MosquittoBroker } from "./support/brokers";

@@ -17,11 +17,11 @@ import { utf8 } from "../sdk/cbor/encode";
 import { publicKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
 import { errorCode } from "../sdk/errors";
-import { signPublication } from "../sdk/session/messages";
+import { signPublication } from "../sdk/session/publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { FleetServer } from "../host/server/index";
 import { startAedes, startMosquitto } from "./support/brokers";
 import { installCounter, nodeDeviceOptions, until } from "./support/devices";
@@ -64,7 +64,7 @@ test("a client that takes a device's session over is recorded as session-takeove
   const persistent = mqtt(broker.url, { clientId: id, clean: false, reconnectPeriod: 50 });
   await until("repeated connects recorded", () => takeovers().find((e) => /connects of the same boot within 60 s/.test(e.detail ?? "")), 20_000);
   persistent.end(true);
-  await until("the device settled online", () => device.session.state === "online" && server.devices()[0].online, 20_000);
+  await until("the device settled online", () => device.state === "online" && server.devices()[0].online, 20_000);
 
   // 3. The device is away; a command waits in its session at the broker. The sender is told what is
   // known (the broker took it, the device is offline) and that it expires.

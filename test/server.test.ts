@@ -11,16 +11,17 @@ import { utf8 } from "../sdk/cbor/encode";
 import { signCommand } from "../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../sdk/cose/key";
 import { Device } from "../sdk/device";
-import { signPublication } from "../sdk/session/messages";
+import { signPublication } from "../sdk/session/publications";
+import { signRawPublication } from "./conformance/raw-publications";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../ports/node/platform";
 import { MemoryStorage } from "../ports/node/storage";
 import { NodeMqttTransport } from "../ports/node/transport";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { CommandClient } from "../host/client/command-client";
 import { nextSequence } from "../host/client/sequence";
-import { FleetServer, type Activity } from "../host/server/index";
+import { createFleetHttpApi, FleetServer, serveHttp, type Activity } from "../host/server/index";
 import { newSetpointState, registerSetpoint, type SetpointState } from "./conformance/doors.cases";
 import { startAedes, startMosquitto } from "./support/brokers";
 
@@ -57,15 +58,9 @@ function makeDevice(brokerUrl: string, key: CoseKey, state: SetpointState): Devi
     id: DEVICE,
     key,
     trust: new TrustList([{ key: publicKey(OPERATOR), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(brokerUrl),
-    firmware: "1.4.2",
-    patch: 3,
-    epoch: 2,
-    backoffInitialMs: 50,
+    ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage: new MemoryStorage(), transport: new NodeMqttTransport({ url: brokerUrl }) },
+    firmware: { version: "1.4.2", patch: 3, epoch: 2 },
+    session: { backoffInitialMs: 50 },
   });
   registerSetpoint(device, state);
   return device;
@@ -81,11 +76,11 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
   const server = await FleetServer.start({
     brokerUrl: broker.url,
     dbPath: options.dbPath ?? ":memory:",
-    http: { host: "127.0.0.1", port: 0 },
     identitiesDir: join(dir, "identities"),
     clientId,
     onActivity: (a) => activity.push(a),
   });
+  const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
   const state = newSetpointState();
   const devices: Device[] = [];
   const fixture: Fixture = {
@@ -98,7 +93,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
     activity,
     clientId,
     async api(method, path, body, headers = {}) {
-      const response = await fetch(`${server.httpUrl}${path}`, {
+      const response = await fetch(`${served.url}${path}`, {
         method,
         headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
@@ -115,6 +110,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
   };
   t.teardown(async () => {
     for (const d of devices) d.stop(false);
+    await served.close();
     await server.stop();
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -257,7 +253,7 @@ test("a publication signed by the wrong key, or from an unknown device, is refus
 
   // Same kid as the device, another key: the signature does not verify.
   const impostor = nodeCrypto.generateKey("ES256", utf8(DEVICE));
-  const forged = signPublication(nodeCrypto, impostor, "birth", {
+  const forged = signRawPublication(nodeCrypto, impostor, "birth", {
     device: DEVICE,
     seq: 10 ** 12,
     session: 10 ** 12,
@@ -270,9 +266,9 @@ test("a publication signed by the wrong key, or from an unknown device, is refus
   await w.client.publishAsync(`gh/${DEVICE}/birth`, Buffer.from(forged), { qos: 1 });
   // A device nobody registered.
   const stranger = nodeCrypto.generateKey("ES256", utf8("stranger"));
-  await w.client.publishAsync("gh/stranger/events", Buffer.from(signPublication(nodeCrypto, stranger, "event", { device: "stranger", seq: 1, code: "x" })), { qos: 1 });
+  await w.client.publishAsync("gh/stranger/events", Buffer.from(signRawPublication(nodeCrypto, stranger, "event", { device: "stranger", seq: 1, code: "x" })), { qos: 1 });
   // The device's own key, but a kind mismatch (a telemetry signature presented as an event).
-  const crossKind = signPublication(nodeCrypto, f.deviceKey, "telemetry", { device: DEVICE, seq: 10 ** 12, door: "setpoint", event: "changed", data: 1, time: null });
+  const crossKind = signRawPublication(nodeCrypto, f.deviceKey, "telemetry", { device: DEVICE, seq: 10 ** 12, door: "setpoint", event: "changed", data: 1, time: null });
   await w.client.publishAsync(`gh/${DEVICE}/events`, Buffer.from(crossKind), { qos: 1 });
   // Garbage.
   await w.client.publishAsync(`gh/${DEVICE}/telemetry`, Buffer.from("not cbor at all"), { qos: 1 });

@@ -16,7 +16,7 @@ import { publicKey, type CoseKey } from "../sdk/cose/key";
 import { TrustList } from "../sdk/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { CommandClient } from "../host/client/command-client";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { sensorNodeApp, smartLockApp } from "../host/sim/apps";
 import { EXAMPLE_NAMES, type ExampleName } from "../host/sim/examples";
 import { Simulator } from "../host/sim/simulator";

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CborMap } from "../sdk/cbor/types";
 import { TrustList } from "../sdk/trust";
-import { generateDeviceKey, writeIdentity } from "../host/identity";
+import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { thermostatApp, type SimulatorApp } from "../host/sim/apps";
 import type { ExampleName } from "../host/sim/examples";
 import { Simulator, type AppOf, type SimulatorOptions } from "../host/sim/simulator";

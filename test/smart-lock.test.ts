@@ -12,7 +12,7 @@ import { AppBench } from "./support/app-bench";
 const MINUTE = 60_000;
 
 function lockBench(options: Partial<SmartLockOptions> & { appStorage?: MemoryStorage } = {}) {
-  const bench = new AppBench({ id: "lock-1", device: { ...SMART_LOCK_DEVICE_OPTIONS, eventBurst: 100 }, appStorage: options.appStorage });
+  const bench = new AppBench({ id: "lock-1", device: { events: { ...SMART_LOCK_DEVICE_OPTIONS.events, burst: 100 } }, appStorage: options.appStorage });
   const errors: unknown[] = [];
   const lock = installSmartLock({
     device: bench.device,

@@ -40,7 +40,6 @@ export const environmentDoor = defineDoor({
       description: "readings per batch, the sampling period, and how many samples were dropped as sensor faults",
     },
   },
-  actions: {},
   events: {
     batch: { data: t.array(READING, { maxItems: MAX_BATCH }), role: "view", description: "batchSize readings, oldest first, under one signature" },
   },

@@ -4,7 +4,7 @@
 //
 //   const lock = installSmartLock({ device, provider: board, clock, timers, crypto, storage });
 //
-// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (recordAllowed): then every attempt on the door,
+// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (events.recordAllowed): then every attempt on the door,
 // allowed or refused, leaves the device as a signed security event, and so does each lockout (the attempt
 // that starts it is refused with code `lockout`). A lockout is also published as a `lockout` telemetry
 // event, which the security events' rate limit cannot hold back.
@@ -14,13 +14,14 @@
 // the door, like an operator: the relock is an allowed attempt by the local principal).
 
 import { BoundedStorage, GatehouseError, type ClockPort, type CryptoPort, type Device, type LocalDoor, type StoragePort, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import { DoorContact, LockActuator, type BoardProvider } from "../drivers";
+import { DoorContact, LockActuator } from "gatehouse/boards/drivers/lock";
+import type { BoardProvider } from "gatehouse/boards/provider";
 import { AccessCodes } from "./codes";
 import { lockDoor } from "./doors";
 import { Lockout, type LockoutOptions } from "./lockout";
 
 /** The Device options a smart lock needs: every allowed attempt is a security event too. */
-export const SMART_LOCK_DEVICE_OPTIONS = { recordAllowed: true } as const;
+export const SMART_LOCK_DEVICE_OPTIONS = { events: { recordAllowed: true } } as const;
 
 export interface SmartLockOptions extends Pick<LockoutOptions, "maxAttempts" | "lockoutMs" | "maxLockoutMs"> {
   device: Device;
@@ -75,7 +76,6 @@ export function installSmartLock(options: SmartLockOptions): SmartLock {
       state: () => ({ locked: actuator.locked, doorClosed: contact.closed(), lockedOutSeconds: Math.ceil(lockout.remainingMs() / 1000) }),
       codes: () => codes.count,
     },
-    write: {},
     invoke: {
       unlock: ({ code }) => {
         lockout.check();

@@ -25,7 +25,6 @@ export const temperatureDoor = defineDoor({
   properties: {
     celsius: { type: t.number(SENSOR_RANGE), read: "view", description: "the latest reading, in °C" },
   },
-  actions: {},
   events: {
     reading: { data: t.number(SENSOR_RANGE), role: "view", description: "a periodic reading, in °C (telemetry)" },
   },
@@ -37,8 +36,6 @@ export const relayDoor = defineDoor({
   properties: {
     on: { type: t.bool(), read: "view", write: "operate", description: "true while the heater runs" },
   },
-  actions: {},
-  events: {},
 });
 
 export const setpointDoor = defineDoor({
@@ -58,8 +55,6 @@ export const setpointDoor = defineDoor({
       description: "the range an operator may set the target in (min <= max)",
     },
   },
-  actions: {},
-  events: {},
 });
 
 export const THERMOSTAT_DOORS = [temperatureDoor, relayDoor, setpointDoor] as const;

@@ -63,13 +63,15 @@ const thermostatDevice = new Device({
   id,
   key,
   trust,
-  crypto: moddableCrypto,
-  clock: moddableClock,
-  timers: moddableTimers,
-  storage: new PreferenceStorage("gatehouse"),
-  transport: new Ecma419MqttTransport(device.network.mqtt, text("broker"), Number(text("brokerport", "1883"))),
-  firmware: FIRMWARE,
-  onStateChange: (state, detail) => trace(`gatehouse: ${state} (${detail})\n`),
+  ports: {
+    crypto: moddableCrypto,
+    clock: moddableClock,
+    timers: moddableTimers,
+    storage: new PreferenceStorage("gatehouse"),
+    transport: new Ecma419MqttTransport({ network: device.network.mqtt, host: text("broker"), port: Number(text("brokerport", "1883")) }),
+  },
+  firmware: { version: FIRMWARE },
+  session: { onStateChange: (state, detail) => trace(`gatehouse: ${state} (${detail})\n`) },
 });
 
 installThermostat({

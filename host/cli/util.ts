@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { GatehouseError, fail } from "../../sdk/errors";
+import type { ErrorCode } from "../../sdk/error-codes";
 import { fromHex } from "../../sdk/bytes";
 import { decodeKey, type CoseKey } from "../../sdk/cose/key";
 import { nameTaken, readBoundedFd, readFileBounded, systemMessage, writeFileSafely } from "../files";
@@ -80,7 +81,7 @@ export function parseHex(text: string, flag: string): Uint8Array {
  * Reads a whole file ("-" is standard input), refusing anything above MAX_INPUT_BYTES ("too-large"):
  * the bytes read are counted, so /dev/zero or an endless pipe ends promptly too.
  */
-export function readInput(path: string, code = "file"): Uint8Array {
+export function readInput(path: string, code: ErrorCode = "file"): Uint8Array {
   if (path !== "-") return readFileBounded(path, { maxBytes: MAX_INPUT_BYTES, code });
   try {
     return readBoundedFd(0, "standard input", MAX_INPUT_BYTES);

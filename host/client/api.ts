@@ -1,4 +1,4 @@
-// A small client for the fleet server's JSON API (host/server/http.ts), for the CLI and scripts. Errors
+// A small client for the fleet server's JSON API (host/server/http-api.ts), for the CLI and scripts. Errors
 // come back as the server's own {error: {code, message}}, thrown as GatehouseError with that code.
 
 import { GatehouseError, fail } from "../../sdk/errors";

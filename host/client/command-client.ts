@@ -190,8 +190,7 @@ export class CommandClient {
     const sessionOf = (kind: "birth" | "death", payload: Uint8Array | undefined): number | undefined => {
       if (!payload) return undefined;
       try {
-        const session = openPublication(payload, kind, device, deviceKey).body.get("session");
-        return typeof session === "number" ? session : undefined;
+        return openPublication(payload, kind, device, deviceKey).body.session;
       } catch {
         return undefined; // a forged or garbled announcement says nothing
       }

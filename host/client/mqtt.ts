@@ -5,6 +5,7 @@
 
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import { GatehouseError, fail } from "../../sdk/errors";
+import { PUBLICATION_KINDS, PUBLICATIONS, type PublicationKind } from "../../sdk/session/publications";
 
 export interface MqttConnectOptions {
   clientId?: string;
@@ -41,6 +42,11 @@ export function checkTopicLevel(value: string, what: string): string {
     fail("usage", `${what} must be 1 to 64 characters without "/", "+", "#" or control characters`);
   }
   return value;
+}
+
+/** The publication kind on `topic`, the part of a topic after <prefix>/<device>/; undefined for any other. */
+export function kindOfTopic(topic: string): PublicationKind | undefined {
+  return PUBLICATION_KINDS.find((kind) => PUBLICATIONS[kind].topic === topic);
 }
 
 function brokerUrlOf(url: string): string {

@@ -5,15 +5,14 @@
 
 import type { MqttClient } from "mqtt";
 import { toHex } from "../../sdk/bytes";
-import { decode } from "../../sdk/cbor/decode";
-import type { CborMap } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
-import { parseSign1 } from "../../sdk/cose/sign1";
-import { GatehouseError, errorCode, fail } from "../../sdk/errors";
+import { GatehouseError, errorCode } from "../../sdk/errors";
 import type { CryptoPort } from "../../sdk/ports/crypto";
-import { PUBLICATION_LIMITS, TOPIC_OF_KIND, verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { parseSign1 } from "../../sdk/cose/sign1";
+import { fail } from "../../sdk/errors";
+import { decodePublication, decodePublicationHeader, openPublication as verifyAndDecode, PUBLICATION_LIMITS, PUBLICATIONS, type PublicationBodies, type PublicationKind, type ResultBody } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
-import { toJson, type Json } from "./json";
+import { toJson, type Json } from "./json-view";
 
 export interface CommandReply {
   ok: boolean;
@@ -42,50 +41,38 @@ export function commandRef(message: Uint8Array, crypto: CryptoPort = nodeCrypto)
   return crypto.sha256(message).subarray(0, 8);
 }
 
-export interface OpenedResult {
-  body: CborMap;
+export interface OpenedPublication<K extends PublicationKind> {
+  body: PublicationBodies[K];
   verified: boolean;
 }
 
 /**
- * Reads a device publication of `kind`. With the device's key it is verified (verifyPublication); without
- * one it is only parsed (tag, structure, limits, the device it names) and marked unverified.
+ * Reads a device publication of `kind` with the SDK's publication codec. With the device's key it is
+ * verified; without one it is only parsed and checked (tag, structure, limits, fields, the device it
+ * names) and marked unverified.
  */
-export function openPublication(payload: Uint8Array, kind: PublicationKind, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedResult {
-  if (deviceKey) return { body: verifyPublication(crypto, payload, deviceKey, kind, device), verified: true };
+export function openPublication<K extends PublicationKind>(payload: Uint8Array, kind: K, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedPublication<K> {
+  if (deviceKey) return { body: verifyAndDecode(crypto, payload, deviceKey, kind, device), verified: true };
+  // Not verified: only parsed and checked. Anyone who can publish could have written it.
   const parts = parseSign1(payload, { tag: "required", limits: PUBLICATION_LIMITS });
   if (parts.payload === null) return fail("cose-detached-payload", `${kind} has no payload`);
-  const body = decode(parts.payload, PUBLICATION_LIMITS);
-  if (!(body instanceof Map)) return fail("publication-malformed", `${kind} payload is not a map`);
-  if (body.get("device") !== device) fail("wrong-device", `${kind} names device ${String(body.get("device"))}, not ${device}`);
-  return { body, verified: false };
+  return { body: decodePublication(kind, decodePublicationHeader(kind, parts.payload, device)), verified: false };
 }
 
 /** A result publication, verified when the device's key is given (see openPublication). */
-export function openResult(payload: Uint8Array, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedResult {
+export function openResult(payload: Uint8Array, device: string, deviceKey: CoseKey | undefined, crypto: CryptoPort = nodeCrypto): OpenedPublication<"result"> {
   return openPublication(payload, "result", device, deviceKey, crypto);
 }
 
-function replyOf(device: string, seq: number, opened: OpenedResult, payload: Uint8Array): CommandReply {
+function replyOf(device: string, seq: number, opened: OpenedPublication<"result">, payload: Uint8Array): CommandReply {
   const { body, verified } = opened;
-  const ref = body.get("ref");
-  const reply: CommandReply = {
-    ok: body.get("ok") === true,
-    verified,
-    device,
-    seq,
-    ref: ref instanceof Uint8Array ? toHex(ref) : "",
-    result: payload,
-  };
-  const sender = body.get("sender");
-  if (typeof sender === "string") reply.sender = sender;
-  if (reply.ok) {
-    if (body.has("value")) reply.value = body.get("value");
+  const reply: CommandReply = { ok: body.ok, verified, device, seq, ref: toHex(body.ref), result: payload };
+  if (body.sender !== undefined) reply.sender = body.sender;
+  if (body.ok) {
+    if (body.value !== undefined) reply.value = body.value;
   } else {
-    const code = body.get("code");
-    const message = body.get("message");
-    reply.code = typeof code === "string" ? code : "unknown";
-    if (typeof message === "string") reply.message = message;
+    reply.code = body.code;
+    reply.message = body.message;
   }
   return reply;
 }
@@ -165,15 +152,13 @@ export class ResultRouter {
    */
   offer(device: string, payload: Uint8Array): void {
     if (this.waiting.size === 0) return;
-    let unverified: OpenedResult;
+    let unverified: OpenedPublication<"result">;
     try {
       unverified = openResult(payload, device, undefined, this.crypto);
     } catch {
       return; // not even a result: nobody waits for it
     }
-    const ref = unverified.body.get("ref");
-    if (!(ref instanceof Uint8Array)) return;
-    const set = this.waiting.get(key(device, toHex(ref)));
+    const set = this.waiting.get(key(device, toHex(unverified.body.ref)));
     if (!set) return;
     for (const waiter of [...set]) {
       let opened = unverified;
@@ -190,10 +175,8 @@ export class ResultRouter {
   }
 
   /** A result the caller has already verified with the device's key (the fleet server's ingestion). */
-  deliverVerified(device: string, body: CborMap, payload: Uint8Array): void {
-    const ref = body.get("ref");
-    if (!(ref instanceof Uint8Array)) return;
-    const set = this.waiting.get(key(device, toHex(ref)));
+  deliverVerified(device: string, body: ResultBody, payload: Uint8Array): void {
+    const set = this.waiting.get(key(device, toHex(body.ref)));
     if (!set) return;
     for (const waiter of [...set]) waiter.resolve(replyOf(device, waiter.seq, { body, verified: true }, payload));
   }
@@ -295,7 +278,7 @@ export async function awaitResult(o: RelayOptions): Promise<CommandReply> {
 
 /** The result topic of a device. */
 export function resultTopic(topicPrefix: string, device: string): string {
-  return `${topicPrefix}/${device}/${TOPIC_OF_KIND.result}`;
+  return `${topicPrefix}/${device}/${PUBLICATIONS.result.topic}`;
 }
 
 /** The JSON form of a reply, as the fleet server's API returns it (byte strings and the raw result in hex). */

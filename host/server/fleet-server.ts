@@ -1,8 +1,9 @@
 // The fleet server: listens to every device's publications through the broker, verifies each with the
 // device's registered key (the SDK's verifyPublication: the same code the device signs with), drops
 // duplicates with a replay window per device and kind, and keeps the fleet's state in SQLite. It also
-// relays signed commands (it never signs any: operators sign, the server only carries) and serves a small
-// JSON API (http.ts).
+// relays signed commands (it never signs any: operators sign, the server only carries). It knows no
+// HTTP: it implements FleetApi (api.ts), which the JSON API (http-api.ts) is built on, and the CLI
+// (`gatehouse server`) serves that over HTTP (http-serve.ts).
 //
 // Anything that fails (an unregistered device, a bad signature, a malformed body, a sequence number
 // below the window) becomes a security event with source "server" and is otherwise ignored. Those
@@ -32,7 +33,6 @@
 // other in turn.
 
 import type { MqttClient } from "mqtt";
-import type { Server } from "node:http";
 import { toHex } from "../../sdk/bytes";
 import { parseSign1 } from "../../sdk/cose/sign1";
 import { decodeCommand, COMMAND_LIMITS } from "../../sdk/command/envelope";
@@ -40,19 +40,21 @@ import { ReplayWindow, type ReplayState } from "../../sdk/command/replay";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, errorCode, fail } from "../../sdk/errors";
+import type { ErrorCode } from "../../sdk/error-codes";
 import { SecurityEventLog } from "../../sdk/events";
-import { PUBLICATION_KINDS, TOPIC_OF_KIND, verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { decodePublication, PUBLICATION_KINDS, PUBLICATIONS, verifyPublication, type PublicationBodies, type PublicationKind } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
-import { checkDeviceIdInput, checkDeviceKey, loadIdentities } from "../client/identities";
-import { toJson } from "../client/json";
-import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
+import { checkDeviceIdInput, checkDeviceKey, loadDeviceKeys } from "../client/device-keys";
+import { toJson } from "../client/json-view";
+import { checkTopicLevel, connectMqtt, endMqtt, kindOfTopic, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
-import { describeRanges, isStreamState, PublicationGaps, rangesOf, type GapReport } from "./gaps";
-import { startHttp } from "./http";
+import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
-import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent, type ResultRow, type TelemetryRow } from "./store";
+import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
+import type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 
+export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
 
 export const DEFAULT_SERVER_CLIENT_ID = "gatehouse-server";
@@ -63,8 +65,6 @@ export const MAX_RELAY_TIMEOUT_MS = 120_000;
  * (32 KiB) inside a COSE_Sign1 of a few hundred bytes more. Larger ones are refused unread.
  */
 export const MAX_PUBLICATION_BYTES = 64 * 1024;
-/** Most dropped-index ranges a birth may list (devices list at most 16). */
-const MAX_DROPPED_RANGES = 64;
 /** Relayed commands waiting for their result at once (each holds an HTTP request open). */
 export const MAX_PENDING_RELAYS = 1000;
 /** A batch ends after this many messages or this much time, so the event loop gets back to I/O. */
@@ -75,8 +75,6 @@ export interface FleetServerOptions {
   brokerUrl: string;
   /** SQLite file, or ":memory:". */
   dbPath: string;
-  /** Serve the JSON API here (port 0: any free port; see httpUrl). */
-  http?: { host: string; port: number };
   /** Register every DIR/<id>/device.pub at start (replacing a different stored key for that id). */
   identitiesDir?: string;
   topicPrefix?: string;
@@ -107,86 +105,19 @@ export type Activity =
   | { type: "event"; event: EventRow }
   | { type: "registered"; device: string; change: KeyChange };
 
-export interface DeviceDetail extends DeviceRow {
-  telemetry: TelemetryRow[];
-  /** The latest results received from the device, newest first (at most 10). */
-  results: ResultRow[];
-}
-
-export interface RelayRequest {
-  /** A signed command (COSE_Sign1, as `gatehouse sign` or signCommand makes it). */
-  message: Uint8Array;
-  device: string;
-  door: string;
-  timeoutMs?: number;
-}
-
-const KIND_OF_SUFFIX = new Map<string, PublicationKind>(PUBLICATION_KINDS.map((kind) => [TOPIC_OF_KIND[kind], kind]));
 
 /** Longest device id taken from a topic into the database (ids are at most 64 bytes as kids). */
 const MAX_TOPIC_DEVICE = 64;
 
-function isUint(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
-function isText(value: unknown, max = 256): value is string {
-  return typeof value === "string" && value.length <= max;
-}
-
-function optionalText(value: unknown, max = 256): value is string | null {
-  return value === null || value === undefined || isText(value, max);
-}
-
-/** Wall time in ms as stored: an integer, or null. */
-function millis(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : null;
-}
-
-/** Why a verified body does not have the fields of its kind (protocol §4), or undefined. */
-function malformed(kind: PublicationKind, body: CborMap): string | undefined {
-  const get = (k: string): CborValue => body.get(k);
-  if (kind !== "birth" && kind !== "death" && (!isUint(get("stream")) || !isUint(get("index")))) return `${kind} stream or index is not an unsigned integer`;
-  switch (kind) {
-    case "birth": {
-      if (!isUint(get("session"))) return "birth session is not an unsigned integer";
-      if (!isUint(get("stream")) || !isUint(get("next"))) return "birth stream or next is not an unsigned integer";
-      if (rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) === undefined) return `birth droppedRanges is not a list of at most ${MAX_DROPPED_RANGES} index ranges`;
-      if (!isText(get("firmware"), 64)) return "birth firmware is not text";
-      if (!isUint(get("patch")) || !isUint(get("epoch"))) return "birth patch or epoch is not an unsigned integer";
-      if (!Array.isArray(get("doors"))) return "birth doors is not an array";
-      const dropped = get("dropped");
-      if (!(dropped instanceof Map) || [...dropped].some(([k, v]) => typeof k !== "string" || !isUint(v))) return "birth dropped is not a map of counts";
-      return undefined;
-    }
-    case "death":
-      return isUint(get("session")) ? undefined : "death session is not an unsigned integer";
-    case "telemetry":
-      if (!isText(get("door"), 64) || !isText(get("event"), 64)) return "telemetry door or event is not text";
-      if (get("time") !== null && get("time") !== undefined && millis(get("time")) === null) return "telemetry time is not a number or null";
-      return undefined;
-    case "event":
-      if (!isText(get("code"), 64) || get("code") === "") return "event code is not text";
-      if (typeof get("allowed") !== "boolean") return "event allowed is not a boolean";
-      if (!isText(get("principal"), 130)) return "event principal is not text";
-      if (!optionalText(get("door"), 64) || !optionalText(get("op"), 64)) return "event door or op is not text or null";
-      if (!isUint(get("suppressed"))) return "event suppressed is not an unsigned integer";
-      return undefined;
-    case "result": {
-      const ref = get("ref");
-      if (!(ref instanceof Uint8Array) || ref.length !== 8) return "result ref is not 8 bytes";
-      if (typeof get("ok") !== "boolean") return "result ok is not a boolean";
-      if (!optionalText(get("sender"), 130) || !optionalText(get("door"), 64) || !optionalText(get("op"), 64)) return "result sender, door or op is not text";
-      if (get("ok") === false && !isText(get("code"), 64)) return "refused result has no code";
-      return undefined;
-    }
-  }
-}
-
 /** A message from the ingest queue after verification, ready to be stored. */
 type Prepared =
   | { type: "refused"; device: string; code: string; detail: string }
-  | { type: "publication"; device: string; kind: PublicationKind; body: CborMap; seq: number; payload: Uint8Array; problem?: string; receivedAt: number };
+  | { type: "publication"; device: string; seq: number; payload: Uint8Array; receivedAt: number; body: Body }
+  /** Verified and in sequence, but a field of its kind is wrong (protocol §4). */
+  | { type: "malformed"; device: string; kind: PublicationKind; seq: number; problem: string; receivedAt: number };
+
+/** A publication's kind with its typed body. */
+type Body = { [K in PublicationKind]: { kind: K; fields: PublicationBodies[K] } }[PublicationKind];
 
 /** What the server knows of a device's current connection, for takeover detection (memory only). */
 interface Connection {
@@ -200,9 +131,7 @@ interface Connection {
   connects: number[];
 }
 
-export class FleetServer {
-  /** Where the HTTP API listens, e.g. "http://127.0.0.1:8080" (undefined without `http`). */
-  httpUrl?: string;
+export class FleetServer implements FleetApi {
   readonly store: Store;
   private readonly options: FleetServerOptions;
   private readonly prefix: string;
@@ -227,7 +156,6 @@ export class FleetServer {
   private ingestClosed = false;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private mqtt: MqttClient | undefined;
-  private http: Server | undefined;
   private stopped = false;
   /** Activities of the transaction in progress. */
   private queued: Activity[] | undefined;
@@ -267,7 +195,7 @@ export class FleetServer {
     const now = Date.now();
     for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
     if (this.options.identitiesDir !== undefined) {
-      const scan = loadIdentities(this.options.identitiesDir);
+      const scan = loadDeviceKeys(this.options.identitiesDir);
       for (const line of scan.skipped) this.log(`identities: skipped ${line}`);
       for (const [id, key] of scan.keys) this.registerDevice(id, key, { replace: true });
       this.log(`identities: ${scan.keys.size} device key(s) from ${this.options.identitiesDir}`);
@@ -286,18 +214,12 @@ export class FleetServer {
         else this.gaps.restartGrace(Date.now());
       },
     });
-    const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${TOPIC_OF_KIND[kind]}`);
+    const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${PUBLICATIONS[kind].topic}`);
     await this.mqtt.subscribeAsync(topics, { qos: 1 });
     const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${PUBLICATION_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
-
-    if (this.options.http) {
-      const { server, url } = await startHttp(this, this.options.http, (line) => this.log(line));
-      this.http = server;
-      this.httpUrl = url;
-    }
   }
 
   async stop(): Promise<void> {
@@ -305,13 +227,6 @@ export class FleetServer {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     this.router.cancelAll(new GatehouseError("server-stopped", "the server is stopping"));
-    if (this.http) {
-      const http = this.http;
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
-    }
     // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
     // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
@@ -459,7 +374,7 @@ export class FleetServer {
   }
 
   /** A server event that is not rate-limited: derived from verified publications or counted losses. */
-  private directEvent(device: string, code: string, detail: string): void {
+  private directEvent(device: string, code: ErrorCode, detail: string): void {
     this.appendEvent(serverEventRow(device, code, detail.slice(0, 1024), 0, null, null, null));
   }
 
@@ -501,10 +416,14 @@ export class FleetServer {
   /** One message from the broker: sorted into the ingest queue, nothing more (MQTT.js acknowledges it on return). */
   private receive(topic: string, payload: Uint8Array, retain: boolean): void {
     if (this.ingestClosed) return;
-    const levels = topic.split("/");
-    if (levels.length !== 3 || levels[0] !== this.prefix || levels[1].length === 0 || !KIND_OF_SUFFIX.has(levels[2])) return;
-    const device = levels[1];
-    const item: Incoming = { topic, device, payload, retain, receivedAt: Date.now() };
+    // <prefix>/<device>/<the kind's topic>
+    const first = topic.indexOf("/");
+    const second = topic.indexOf("/", first + 1);
+    if (first < 0 || second <= first + 1 || topic.slice(0, first) !== this.prefix) return;
+    const kind = kindOfTopic(topic.slice(second + 1));
+    if (kind === undefined) return;
+    const device = topic.slice(first + 1, second);
+    const item: Incoming = { topic, device, kind, payload, retain, receivedAt: Date.now() };
     // Larger than any publication (an MQTT 3.1.1 broker sends what an MQTT 5 one would drop): the bytes
     // are not kept, only their count.
     if (payload.length > MAX_PUBLICATION_BYTES) {
@@ -556,23 +475,24 @@ export class FleetServer {
           continue;
         }
         this.store.seen(p.device, p.receivedAt);
-        if (p.problem) {
+        if (p.type === "malformed") {
           this.serverEvent(p.device, "publication-malformed", `${p.kind} seq ${p.seq}: ${p.problem}`);
           continue;
         }
         const was = online.get(p.device) ?? this.store.isOnline(p.device);
-        this.apply(p.device, p.kind, p.body, p.seq, p.receivedAt);
-        if (p.kind === "birth" || p.kind === "death") {
+        const { kind } = p.body;
+        this.apply(p.device, p.body, p.receivedAt);
+        if (kind === "birth" || kind === "death") {
           const now = this.store.isOnline(p.device);
           // A birth is a new session even when the store still had the device online (its last death
           // may never have reached this server), so it is reported as coming online.
-          if (now !== was || (now && p.kind === "birth")) {
+          if (now !== was || (now && kind === "birth")) {
             const row = this.store.device(p.device);
             this.notify(now ? { type: "online", device: p.device, session: row?.session ?? null, firmware: row?.firmware ?? null } : { type: "offline", device: p.device });
           }
           online.set(p.device, now);
         }
-        if (p.kind === "result") delivered.push(p);
+        if (kind === "result") delivered.push(p);
       }
       for (const { device, kind, window } of touched.values()) {
         const [highest, seen] = window.snapshot().get("") as [number, number];
@@ -586,13 +506,12 @@ export class FleetServer {
       this.directEventOutside("", "ingest-failed", `a batch of ${taken} messages could not be stored (see the server log); their publications will show as missing`);
       return;
     }
-    for (const p of delivered) if (p.type === "publication") this.router.deliverVerified(p.device, p.body, p.payload);
+    for (const p of delivered) if (p.type === "publication" && p.body.kind === "result") this.router.deliverVerified(p.device, p.body.fields, p.payload);
   }
 
   /** Verifies one message and moves its replay window. Undefined: a duplicate, dropped silently. */
   private prepare(item: Incoming, touched: Map<string, { device: string; kind: PublicationKind; window: ReplayWindow; before: ReplayState }>): Prepared | undefined {
-    const { topic, device, payload } = item;
-    const kind = KIND_OF_SUFFIX.get(topic.slice(topic.lastIndexOf("/") + 1)) as PublicationKind;
+    const { topic, device, kind, payload } = item;
     if (item.oversize !== undefined) {
       return { type: "refused", device, code: "message-too-large", detail: `${kind} on ${topic}: ${item.oversize} bytes, more than a publication can be (${MAX_PUBLICATION_BYTES}); refused unread` };
     }
@@ -605,13 +524,13 @@ export class FleetServer {
     const key = this.keys.get(device);
     if (!key) return { type: "refused", device, code: "unknown-device", detail: `${kind} on ${topic} from a device that is not registered` };
     const retained = item.retain ? " (retained)" : "";
-    let body: CborMap;
+    let map: CborMap;
     try {
-      body = verifyPublication(nodeCrypto, payload, key, kind, device);
+      map = verifyPublication(nodeCrypto, payload, key, kind, device);
     } catch (e) {
       return { type: "refused", device, code: errorCode(e), detail: `${kind}${retained} refused: ${(e as Error).message}` };
     }
-    const seq = body.get("seq") as number;
+    const seq = map.get("seq") as number;
     const window = this.window(device, kind);
     try {
       window.check("", seq);
@@ -625,31 +544,36 @@ export class FleetServer {
     const k = `${device}\n${kind}`;
     if (!touched.has(k)) touched.set(k, { device, kind, window, before: window.snapshot() });
     window.accept("", seq);
-    return { type: "publication", device, kind, body, seq, payload, problem: malformed(kind, body), receivedAt: item.receivedAt };
+    // Judged after the window moved: a malformed publication was still signed by the device, and its seq
+    // is used.
+    try {
+      const body = { kind, fields: decodePublication(kind, map) } as Body;
+      return { type: "publication", device, seq, payload, receivedAt: item.receivedAt, body };
+    } catch (e) {
+      if (errorCode(e) !== "publication-malformed") throw e;
+      return { type: "malformed", device, kind, seq, problem: (e as Error).message, receivedAt: item.receivedAt };
+    }
   }
 
-  private apply(device: string, kind: PublicationKind, body: CborMap, seq: number, now: number): void {
-    const get = (k: string): CborValue => body.get(k);
-    const text = (k: string): string | null => (typeof get(k) === "string" ? (get(k) as string) : null);
-    switch (kind) {
+  private apply(device: string, body: Body, now: number): void {
+    switch (body.kind) {
       case "birth": {
-        const session = get("session") as number;
-        const stream = get("stream") as number;
+        const b = body.fields;
         const newer = this.store.applyBirth(device, {
-          seq,
-          session,
-          firmware: get("firmware") as string,
-          patch: get("patch") as number,
-          epoch: get("epoch") as number,
-          doors: toJson(get("doors")),
-          dropped: toJson(get("dropped")),
+          seq: b.seq,
+          session: b.session,
+          firmware: b.firmware,
+          patch: b.patch,
+          epoch: b.epoch,
+          doors: toJson(b.doors),
+          dropped: toJson(b.dropped),
         });
-        this.recordGaps(this.gaps.birth(device, stream, get("next") as number, rangesOf(get("droppedRanges"), MAX_DROPPED_RANGES) ?? [], now));
-        if (newer) this.watchConnect(device, stream, session, now);
+        this.recordGaps(this.gaps.birth(device, b.stream, b.next, b.droppedRanges.map(([first, last]) => [first, last]), now));
+        if (newer) this.watchConnect(device, b.stream, b.session, now);
         return;
       }
       case "death": {
-        const session = get("session") as number;
+        const { session } = body.fields;
         this.store.applyDeath(device, session);
         const connection = this.connections.get(device);
         if (connection && connection.session === session) connection.ended = true;
@@ -660,56 +584,50 @@ export class FleetServer {
         }
         return;
       }
-      case "telemetry":
-        this.store.putTelemetry({
-          device,
-          door: get("door") as string,
-          event: get("event") as string,
-          data: toJson(get("data")),
-          time: millis(get("time")),
-          receivedAt: now,
-          seq,
-        });
+      case "telemetry": {
+        const b = body.fields;
+        this.store.putTelemetry({ device, door: b.door, event: b.event, data: toJson(b.data), time: b.time, receivedAt: now, seq: b.seq });
         break;
+      }
       case "event": {
-        const uptime = get("uptime");
+        const b = body.fields;
         this.appendEvent({
           receivedAt: now,
           device,
           source: "device",
-          code: get("code") as string,
-          allowed: get("allowed") === true,
-          principal: text("principal"),
-          door: text("door"),
-          op: text("op"),
-          deviceTime: millis(get("time")),
-          uptime: typeof uptime === "number" && Number.isFinite(uptime) ? uptime : null,
-          suppressed: get("suppressed") as number,
-          seq,
+          code: b.code,
+          allowed: b.allowed,
+          principal: b.principal,
+          door: b.door,
+          op: b.op,
+          deviceTime: b.time,
+          uptime: b.uptime,
+          suppressed: b.suppressed,
+          seq: b.seq,
           detail: null,
         });
         break;
       }
       case "result": {
-        const cmdSeq = get("cmdSeq");
+        const b = body.fields;
         this.store.addResult({
           receivedAt: now,
           device,
-          ref: toHex(get("ref") as Uint8Array),
-          sender: text("sender"),
-          cmdSeq: isUint(cmdSeq) ? cmdSeq : null,
-          door: text("door"),
-          op: text("op"),
-          ok: get("ok") === true,
-          value: body.has("value") ? toJson(get("value")) : null,
-          code: text("code"),
-          message: text("message"),
-          seq,
+          ref: toHex(b.ref),
+          sender: b.sender ?? null,
+          cmdSeq: b.cmdSeq ?? null,
+          door: b.door ?? null,
+          op: b.op ?? null,
+          ok: b.ok,
+          value: b.value !== undefined ? toJson(b.value) : null,
+          code: b.code ?? null,
+          message: b.message ?? null,
+          seq: b.seq,
         });
         break;
       }
     }
-    this.recordGaps(this.gaps.publication(device, get("stream") as number, get("index") as number, now));
+    this.recordGaps(this.gaps.publication(device, body.fields.stream, body.fields.index, now));
   }
 
   /**
@@ -783,7 +701,7 @@ export class FleetServer {
     for (const { device, state } of this.store.streamStates()) if (isStreamState(state)) this.gaps.restore(device, state, now);
   }
 
-  private directEventOutside(device: string, code: string, detail: string): void {
+  private directEventOutside(device: string, code: ErrorCode, detail: string): void {
     this.inTransaction(() => this.directEvent(device, code, detail));
   }
 

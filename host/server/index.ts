@@ -1,5 +1,9 @@
-// The fleet server: see fleet-server.ts (ingestion, registry, command relay), store.ts (SQLite) and
-// http.ts (the JSON API).
-export { FleetServer, DEFAULT_SERVER_CLIENT_ID, type Activity, type DeviceDetail, type FleetServerOptions, type RelayRequest } from "./fleet-server";
+// The fleet server: fleet-server.ts (the core: ingestion, registry, command relay; no HTTP), store.ts
+// (SQLite), api.ts (the narrow interface the core offers), http-app.ts (a Request -> Response app),
+// http-api.ts (the JSON API over any FleetApi) and http-serve.ts (serving an app on node:http).
+export { FleetServer, DEFAULT_SERVER_CLIENT_ID, type Activity, type FleetServerOptions } from "./fleet-server";
+export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
-export { MAX_BODY_BYTES } from "./http";
+export { createFleetHttpApi } from "./http-api";
+export { HttpApp, HttpError, MAX_BODY_BYTES, json, readJson, type Context, type Handler, type Middleware, type RouteInfo } from "./http-app";
+export { serveHttp, type ServedHttp } from "./http-serve";

@@ -7,9 +7,13 @@
 // per key and in bytes overall; what does not fit is dropped and counted per key, and the server records
 // the counts as events (never a silent loss).
 
+import type { PublicationKind } from "../../sdk/session/publications";
+
 export interface Incoming {
   topic: string;
   device: string;
+  /** The kind its topic names. */
+  kind: PublicationKind;
   payload: Uint8Array;
   retain: boolean;
   /** Milliseconds since the epoch when the handler got it. */

@@ -16,7 +16,7 @@
 import Database from "better-sqlite3";
 import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
 import { toHex } from "../../sdk/bytes";
-import type { Json } from "../client/json";
+import type { Json } from "../client/json-view";
 
 export interface DeviceRow {
   id: string;

@@ -4,6 +4,7 @@
 // example: it takes a SimulatorApp. Tests make their own with options (a faster loop, a smaller batch).
 
 import type { Device } from "../../sdk/device";
+import type { SecurityEventSettings } from "../../sdk/events";
 import type { ClockPort } from "../../sdk/ports/clock";
 import type { CryptoPort } from "../../sdk/ports/crypto";
 import type { StoragePort } from "../../sdk/ports/storage";
@@ -38,7 +39,7 @@ export interface SimulatorApp<A extends InstalledApp = InstalledApp> {
   /** Reported in the birth unless the simulator is given another. */
   readonly firmware: string;
   /** Device options the app needs (the smart lock records allowed attempts). */
-  readonly deviceOptions?: { readonly recordAllowed?: boolean };
+  readonly deviceOptions?: { readonly events?: SecurityEventSettings };
   install(context: SimulatorAppContext): A;
 }
 

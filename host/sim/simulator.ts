@@ -36,7 +36,7 @@ import { nodeClock, nodeTimers } from "../../ports/node/platform";
 import { FileStorage, MemoryStorage } from "../../ports/node/storage";
 import { NodeMqttTransport } from "../../ports/node/transport";
 import { createSimulatedProvider, type SimulatedProvider, type SimulatedProviderOptions } from "../../boards/simulated/provider";
-import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity";
+import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity-files";
 import { EXAMPLE_APPS, type InstalledApp, type SimulatorApp } from "./apps";
 import { EXAMPLE_NAMES, isExampleName, type ExampleApps, type ExampleName } from "./examples";
 
@@ -120,7 +120,7 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       app = options.example;
     }
     // The URL is checked once, before any device exists (the transport throws transport-url).
-    new NodeMqttTransport(options.brokerUrl);
+    new NodeMqttTransport({ url: options.brokerUrl });
     const sim = new Simulator<AppOf<E> & InstalledApp>(options as SimulatorOptions, app);
     sim.build();
     sim.connectAll();
@@ -210,17 +210,15 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       id,
       key,
       trust,
-      crypto: nodeCrypto,
-      clock: nodeClock,
-      timers: nodeTimers,
-      storage,
-      transport: new NodeMqttTransport(o.brokerUrl),
-      firmware: o.firmware ?? this.app.firmware,
-      recordAllowed: this.app.deviceOptions?.recordAllowed,
-      keepAlive: o.keepAlive,
-      backoffInitialMs: o.backoffInitialMs,
-      onStateChange: (state, detail) => {
-        if (entry) this.stateChanged(entry, state, detail);
+      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl }) },
+      firmware: { version: o.firmware ?? this.app.firmware },
+      events: this.app.deviceOptions?.events,
+      session: {
+        keepAlive: o.keepAlive,
+        backoffInitialMs: o.backoffInitialMs,
+        onStateChange: (state, detail) => {
+          if (entry) this.stateChanged(entry, state, detail);
+        },
       },
     });
     const app = this.app.install({

@@ -1,5 +1,5 @@
 // The crypto port on Moddable: native SHA-256 (`crypt` Digest) and ES256 on Moddable's ECDSA (`ecdsa` over
-// `curve`, `ec` and `Mont`: BigInt and elliptic-curve arithmetic in C). See docs/moddable.md section 5.
+// `curve`, `ec` and `Mont`: BigInt and elliptic-curve arithmetic in C); $(MODDABLE)/documentation/crypt/crypt.md.
 //
 // - ES256 verify: hash with Digest, then ECDSA.verify(hash, r||s, false). High-S signatures verify.
 // - ES256 sign: Moddable's ECDSA with its nonce `k` set from RFC 6979 (./rfc6979: HMAC-SHA256 over the

@@ -4,4 +4,4 @@
 export { moddableCrypto } from "./crypto";
 export { moddableClock, moddableTimers } from "./platform";
 export { nvs, PreferenceStorage, NVS_MAX_NAME, NVS_MAX_VALUE, type NvsValue } from "./storage";
-export { Ecma419MqttTransport, MAX_INCOMING, type NetworkMqtt } from "./transport";
+export { Ecma419MqttTransport, MAX_INCOMING, type Ecma419MqttTransportOptions, type NetworkMqtt } from "./transport";

@@ -1,5 +1,5 @@
-// Clock and timers on Moddable: thin wrappers over its `time` and `timer` modules (docs/moddable.md
-// section 8). Device code.
+// Clock and timers on Moddable: thin wrappers over its `time` and `timer` modules ($(MODDABLE)/
+// documentation/base/base.md). Device code.
 
 import Time from "time";
 import Timer from "timer";

@@ -1,8 +1,8 @@
 // Persistent storage on Moddable: its `preference` module (NVS on the ESP32, a JSON file on lin) with the
 // ESP32's NVS limits enforced here, on every platform. The simulator's preference file accepts names and
 // values of any size and floats; the device's NVS does not. An app tested on lin must fail there the way it
-// would fail on the device, so these checks run before Preference sees the call (docs/moddable.md
-// section 6): domain (NVS namespace) and key at most 15 characters, values at most 4000 bytes, numbers only
+// would fail on the device, so these checks run before Preference sees the call ($(MODDABLE)/documentation/
+// files/files.md, Preference): domain (NVS namespace) and key at most 15 characters, values at most 4000 bytes, numbers only
 // as 32-bit integers ("float unsupported" on the device).
 
 import Preference from "preference";
@@ -16,7 +16,7 @@ export type NvsValue = boolean | number | string | ArrayBuffer;
 function checkName(name: string, what: "domain" | "key"): void {
   const printableAscii = /^[\x21-\x7e]+$/.test(name);
   if (name.length === 0 || name.length > NVS_MAX_NAME || !printableAscii) {
-    fail(`storage-${what}`, `preference ${what} "${name}" must be 1 to ${NVS_MAX_NAME} printable ASCII characters`);
+    fail(what === "domain" ? "storage-domain" : "storage-key", `preference ${what} "${name}" must be 1 to ${NVS_MAX_NAME} printable ASCII characters`);
   }
 }
 

@@ -1,5 +1,5 @@
 // The transport port on Moddable: the SDK's TransportPort over Moddable's ECMA-419 MQTT client
-// (`embedded:network/mqtt/client`; docs/moddable.md section 3 B). Device code.
+// (`embedded:network/mqtt/client`, in $(MODDABLE)/examples/io/tcp/mqttclient). Device code.
 //
 // Why this client and not the legacy `mqtt` module: the protocol needs QoS 1 both ways and a persistent
 // session (clean session false, docs/protocol.md section 6); the legacy client always sets clean session
@@ -71,6 +71,15 @@ interface Outgoing {
   sent: number;
 }
 
+export interface Ecma419MqttTransportOptions {
+  /** `device.network.mqtt` of the host provider (the MQTT client's manifest defines it). */
+  readonly network: NetworkMqtt;
+  /** The broker's host name or address. */
+  readonly host: string;
+  /** Default 1883. */
+  readonly port?: number;
+}
+
 export class Ecma419MqttTransport implements TransportPort {
   private client: MqttClientIO | undefined;
   private handlers: TransportHandlers | undefined;
@@ -82,11 +91,15 @@ export class Ecma419MqttTransport implements TransportPort {
   /** Bumped by every open and close: callbacks of an older client are ignored. */
   private generation = 0;
 
-  constructor(
-    private readonly network: NetworkMqtt,
-    private readonly host: string,
-    private readonly port = 1883,
-  ) {}
+  private readonly network: NetworkMqtt;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(options: Ecma419MqttTransportOptions) {
+    this.network = options.network;
+    this.host = options.host;
+    this.port = options.port ?? 1883;
+  }
 
   open(options: MqttConnectOptions, handlers: TransportHandlers): void {
     this.end("replaced by a new open");

@@ -23,7 +23,8 @@ const ES256_SIGN = { prehash: true, lowS: false, format: "compact", extraEntropy
 const EDDSA_VERIFY = { zip215: false } as const;
 
 // Without this, the first Ed25519 operation builds a wNAF table for the base point (W=6, over a
-// thousand points): too big for an ESP32 heap without PSRAM (docs/moddable.md section 11). Window 1
+// thousand points): too big for an ESP32 heap without PSRAM (the like table noble builds for P-256 grew the heap
+// by about 180 KB on lin). Window 1
 // means no table: verification then costs about 40% more. This only records the window size.
 ed25519.Point.BASE.precompute(1);
 

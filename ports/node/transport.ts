@@ -44,6 +44,8 @@ const GRACEFUL_END_MS = 2_000;
 const PROTOCOL = { protocolVersion: 4 } as const;
 
 export interface NodeMqttTransportOptions {
+  /** The broker: mqtt://host[:port] (default port 1883) or mqtts://host[:port] (8883). */
+  url: string;
   /** From open() to CONNACK, in ms (default 10 s). */
   connectTimeoutMs?: number;
   /** Extra options for mqtts:// (ca, cert, key, rejectUnauthorized, servername, ...). */
@@ -396,11 +398,8 @@ export class NodeMqttTransport implements TransportPort {
   private link: Link | undefined;
 
   /** Throws GatehouseError "transport-url" for a URL other than mqtt://host[:port] or mqtts://host[:port]. */
-  constructor(
-    url: string,
-    private readonly options: NodeMqttTransportOptions = {},
-  ) {
-    this.endpoint = parseUrl(url);
+  constructor(private readonly options: NodeMqttTransportOptions) {
+    this.endpoint = parseUrl(options.url);
   }
 
   /** True between CONNACK and the end of the connection. */

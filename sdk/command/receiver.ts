@@ -12,13 +12,8 @@ import type { DeviceRuntime, Outcome } from "../doors/runtime";
 import { COMMAND_AAD, COMMAND_LIMITS, decodeCommand, type Command } from "./envelope";
 import { ReplayWindow } from "./replay";
 
-export interface CommandReceiverOptions {
-  deviceId: string;
-  crypto: CryptoPort;
-  clock: ClockPort;
-  trust: TrustList;
-  runtime: DeviceRuntime;
-  replay?: ReplayWindow;
+/** What a device may tune of how it accepts commands (DeviceOptions.commands). */
+export interface CommandSettings {
   /** Oldest issued-at accepted, when the device has trusted time (default 300 s). */
   maxAgeSeconds?: number;
   /** How far in the future issued-at may be (default 30 s). */
@@ -30,6 +25,15 @@ export interface CommandReceiverOptions {
    * staleness bound or, without trusted time, for as long as nothing newer from its sender arrives.
    */
   requireExpiry?: boolean;
+}
+
+export interface CommandReceiverOptions extends CommandSettings {
+  deviceId: string;
+  crypto: CryptoPort;
+  clock: ClockPort;
+  trust: TrustList;
+  runtime: DeviceRuntime;
+  replay?: ReplayWindow;
   /** Called when a sequence number is consumed (to persist the replay window). */
   onAccepted?: (sender: string, seq: number) => void;
 }

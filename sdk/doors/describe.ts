@@ -15,5 +15,6 @@ function clean(value: unknown): CborValue {
 }
 
 export function describeDoor(schema: DoorSchema): CborValue {
-  return clean(schema);
+  // Every section is described, empty when the schema leaves it out (protocol section 5).
+  return clean({ ...schema, properties: schema.properties ?? {}, actions: schema.actions ?? {}, events: schema.events ?? {} });
 }

@@ -9,6 +9,9 @@ import { grants } from "./access";
 import { validate } from "./validate";
 import {
   DOOR_NAME_PATTERN,
+  listOperations,
+  MEMBER_NAME_PATTERN,
+  resolveEvent,
   resolveOperation,
   type ActionInput,
   type ActionName,
@@ -41,6 +44,12 @@ export interface RuntimeOptions {
   onDoorEvent?: (door: string, event: string, data: unknown) => void;
 }
 
+/** Doors one device may register: every door is described in the birth, which has room for this many. */
+export const MAX_DOORS = 64;
+
+/** A refusal code: what results and security events carry (publications take 1 to 64 characters). */
+const CODE_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
 interface RegisteredDoor {
   schema: DoorSchema;
   implementation: DoorImplementation<any>;
@@ -58,10 +67,27 @@ export class DeviceRuntime {
     this.localPrincipal = { id: "local", role: options.localRole ?? "administer" };
   }
 
+  /**
+   * Adds a door. Refused (door-invalid): a bad door or member name, a door registered twice, more than
+   * MAX_DOORS, or an implementation without a function for one of the door's operations.
+   */
   register<const S extends DoorSchema>(schema: S, implementation: DoorImplementation<S>): LocalDoor<S> {
     if (!DOOR_NAME_PATTERN.test(schema.name)) fail("door-invalid", `door name "${schema.name}" must match ${DOOR_NAME_PATTERN}`);
     if (this.registered.has(schema.name)) fail("door-invalid", `door "${schema.name}" is registered twice`);
-    this.registered.set(schema.name, { schema, implementation });
+    if (this.registered.size >= MAX_DOORS) fail("door-invalid", `a device has at most ${MAX_DOORS} doors`);
+    for (const section of [schema.properties, schema.actions, schema.events]) {
+      for (const member of Object.keys(section ?? {})) {
+        if (!MEMBER_NAME_PATTERN.test(member)) fail("door-invalid", `member name "${member}" of door "${schema.name}" must match ${MEMBER_NAME_PATTERN}`);
+      }
+    }
+    const groups = implementation as unknown as Partial<Record<string, Record<string, unknown>>>;
+    for (const op of listOperations(schema)) {
+      const dot = op.indexOf(".");
+      const group = groups[op.slice(0, dot)];
+      const member = op.slice(dot + 1);
+      if (!group || !Object.prototype.hasOwnProperty.call(group, member) || typeof group[member] !== "function") fail("door-invalid", `door "${schema.name}" has no implementation of ${op}`);
+    }
+    this.registered.set(schema.name, { schema, implementation: implementation as DoorImplementation<any> });
     return new LocalDoor(this, schema);
   }
 
@@ -76,6 +102,8 @@ export class DeviceRuntime {
       outcome = { ok: true, value: this.run(request) };
     } catch (e) {
       outcome = e instanceof GatehouseError ? { ok: false, code: e.code, message: e.message, detail: e.detail } : { ok: false, code: "door-failed", message: String((e as Error)?.message ?? e) };
+      // A door's own code goes into results and events as it is, so it must be one they can carry.
+      if (!outcome.ok && !CODE_PATTERN.test(outcome.code)) outcome = { ok: false, code: "door-failed", message: `the door refused with a code that is not one (${JSON.stringify(outcome.code.slice(0, 80))}): ${outcome.message}` };
     }
     this.events.record({
       code: outcome.ok ? "allowed" : outcome.code,
@@ -100,7 +128,7 @@ export class DeviceRuntime {
     // The role is checked before the input, so a caller without access learns nothing of the schema.
     if (!grants(request.principal, operation.role)) fail("not-allowed", `"${request.op}" on "${request.door}" needs role ${operation.role}`);
     const input = validate(operation.input, request.args);
-    const group = door.implementation[operation.verb] as Record<string, (value?: unknown) => unknown>;
+    const group = (door.implementation as unknown as Record<string, Record<string, (value?: unknown) => unknown>>)[operation.verb];
     const result = group[operation.member](input);
     try {
       return validate(operation.output, result);
@@ -110,8 +138,8 @@ export class DeviceRuntime {
   }
 
   emitDoorEvent(schema: DoorSchema, event: string, data: unknown): void {
-    const declared = schema.events[event];
-    if (!declared) fail("unknown-event", `door "${schema.name}" declares no event "${event}"`);
+    const declared = resolveEvent(schema, event);
+    if (!declared) return fail("unknown-event", `door "${schema.name}" declares no event "${event}"`);
     const value = validate(declared.data, data);
     this.onDoorEvent?.(schema.name, event, value);
   }

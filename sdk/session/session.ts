@@ -3,17 +3,15 @@
 // acknowledges each. While offline, publications wait in a bounded queue; the oldest is dropped and
 // counted when it is full. Reconnects back off exponentially with full jitter.
 
-import type { PublicationKind } from "./messages";
-import { TOPIC_OF_KIND } from "./messages";
+import { PUBLICATIONS, type PublicationKind } from "./publications";
 import type { TimerHandle, TimerPort } from "../ports/timer";
 import type { TransportPort } from "../ports/transport";
 
 export type SessionState = "stopped" | "connecting" | "online" | "waiting";
 
-export interface SessionOptions {
-  deviceId: string;
-  transport: TransportPort;
-  timers: TimerPort;
+/** What a device may tune of its session (DeviceOptions.session): every setting has a default. */
+export interface SessionSettings {
+  /** The first topic level (default "gh"). */
   topicPrefix?: string;
   /** Seconds (default 30). */
   keepAlive?: number;
@@ -28,16 +26,27 @@ export interface SessionOptions {
   maxInFlight?: number;
   /** A number in [0, 1) for jitter (default Math.random; not security-relevant). */
   random?: () => number;
+  /** MQTT credentials, if the broker wants them. */
   username?: string;
   password?: Uint8Array;
+  /** Told of every state change ("online", "waiting", ...), with a line saying why. */
+  onStateChange?(state: SessionState, detail: string): void;
+}
+
+export interface SessionOptions extends SessionSettings {
+  deviceId: string;
+  transport: TransportPort;
+  timers: TimerPort;
+  /** The topic filters to subscribe to on each connect, under <prefix>/<device>/ (e.g. "cmd/+"). */
+  subscriptions(): readonly string[];
   /** Builds the signed death (the will) and birth of a new connection. */
   prepareConnection(): { death: Uint8Array; birth: Uint8Array };
-  onCommand(door: string, message: Uint8Array): void;
-  /** A command too large for the transport was skipped (and acknowledged, so it is not redelivered). */
-  onOversizedCommand?(door: string, size: number): void;
+  /** A message on a subscribed topic; `topic` is the part after <prefix>/<device>/ ("cmd/setpoint"). */
+  onMessage(topic: string, message: Uint8Array): void;
+  /** A message too large for the transport was skipped (and acknowledged, so it is not redelivered). */
+  onOversized?(topic: string, size: number): void;
   /** The queue dropped its oldest publication; `tag` is what publish() was given with it. */
   onDropped?(kind: PublicationKind, tag: number): void;
-  onStateChange?(state: SessionState, detail: string): void;
 }
 
 interface Queued {
@@ -54,7 +63,7 @@ export class DeviceSession {
   state: SessionState = "stopped";
   /** Connections made since start. */
   connects = 0;
-  private readonly o: Required<Omit<SessionOptions, "username" | "password" | "onDropped" | "onStateChange" | "onOversizedCommand">> & SessionOptions;
+  private readonly o: Required<Omit<SessionOptions, "username" | "password" | "onDropped" | "onStateChange" | "onOversized">> & SessionOptions;
   private readonly queue: Queued[] = [];
   private attempt = 0;
   private nextPacketId = 1;
@@ -79,7 +88,7 @@ export class DeviceSession {
   }
 
   topic(kind: PublicationKind): string {
-    return this.topicBase + TOPIC_OF_KIND[kind];
+    return this.topicBase + PUBLICATIONS[kind].topic;
   }
 
   start(): void {
@@ -137,8 +146,8 @@ export class DeviceSession {
         onConnected: () => this.connected(birth),
         onMessage: (topic, payload) => this.message(topic, payload),
         onOversized: (topic, size) => {
-          const door = this.commandDoor(topic);
-          if (door !== undefined) this.o.onOversizedCommand?.(door, size);
+          const own = this.ownTopic(topic);
+          if (own !== undefined) this.o.onOversized?.(own, size);
         },
         onAcknowledged: (packetId) => this.acknowledged(packetId),
         onClosed: (reason) => this.closed(reason),
@@ -158,7 +167,11 @@ export class DeviceSession {
     // The birth goes first; then everything queued, in order (a publish made from the state callback
     // below joins the queue behind them).
     const t = this.o.transport;
-    t.subscribe([`${this.topicBase}cmd/+`], 1, this.allocatePacketId());
+    t.subscribe(
+      this.o.subscriptions().map((filter) => this.topicBase + filter),
+      1,
+      this.allocatePacketId(),
+    );
     t.publish(this.topic("birth"), birth, 1, true, this.allocatePacketId(), false);
     for (const item of this.queue) item.sentOnThisConnection = false;
     this.setState("online", "connected");
@@ -190,16 +203,13 @@ export class DeviceSession {
   }
 
   private message(topic: string, payload: Uint8Array): void {
-    const door = this.commandDoor(topic);
-    if (door !== undefined) this.o.onCommand(door, payload);
+    const own = this.ownTopic(topic);
+    if (own !== undefined) this.o.onMessage(own, payload);
   }
 
-  /** The door of a command topic `<prefix>/<device>/cmd/<door>`, or undefined for any other topic. */
-  private commandDoor(topic: string): string | undefined {
-    const prefix = `${this.topicBase}cmd/`;
-    if (!topic.startsWith(prefix)) return undefined;
-    const door = topic.slice(prefix.length);
-    return door.length === 0 || door.indexOf("/") >= 0 ? undefined : door;
+  /** The part of `topic` after <prefix>/<device>/, or undefined for a topic that is not the device's. */
+  private ownTopic(topic: string): string | undefined {
+    return topic.startsWith(this.topicBase) ? topic.slice(this.topicBase.length) : undefined;
   }
 
   private closed(reason: string): void {

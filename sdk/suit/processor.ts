@@ -35,6 +35,7 @@
 // number or minimum epoch is not an integer); and whatever code a host operation throws.
 
 import { fail, GatehouseError } from "../errors";
+import type { ErrorCode } from "../error-codes";
 import { bytesEqual, toHex } from "../bytes";
 import type { SuitCommand, SuitCommandSequence, SuitComponentIndex, SuitConditionName, SuitDirectiveName, SuitParameters } from "./commands";
 import { isVerifiedManifest, type SuitManifest, type SuitSequenceName } from "./manifest";
@@ -127,7 +128,7 @@ function* hostCall<T>(value: Awaitable<T>): Work<T> {
 
 /** A condition that did not hold: ends the sequence, and the procedure unless failures are soft. */
 interface ConditionFailure {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly message: string;
 }
 
@@ -335,7 +336,7 @@ function* runNested(state: RunState, sequence: SuitCommandSequence, component: S
   return undefined;
 }
 
-function conditionFailed(code: string, message: string): ConditionFailure {
+function conditionFailed(code: ErrorCode, message: string): ConditionFailure {
   return { code, message };
 }
 

@@ -4,7 +4,8 @@ import type { ConformanceCase } from "./case";
 import { cborCases } from "./cbor.cases";
 import { coseCases } from "./cose.cases";
 import { doorCases } from "./doors.cases";
+import { publicationCases } from "./publications.cases";
 import { sessionCases } from "./session.cases";
 import { suitCases } from "./suit.cases";
 
-export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases, ...sessionCases, ...suitCases];
+export const allCases: ConformanceCase[] = [...cborCases, ...coseCases, ...doorCases, ...publicationCases, ...sessionCases, ...suitCases];

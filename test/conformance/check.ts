@@ -41,3 +41,19 @@ export function checkRefused(action: () => unknown, code: string, what: string):
   }
   throw new CheckFailure(`${what}: expected refusal "${code}", but it succeeded with ${show(result)}`);
 }
+
+/** A value's canonical text: byte strings in hex, object and Map keys sorted (for deep comparisons). */
+export function canonical(value: unknown): string {
+  if (value instanceof Uint8Array) return `h'${toHex(value)}'`;
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value instanceof Map) return `{${Array.from(value.entries(), ([k, v]) => `${canonical(k)}:${canonical(v)}`).sort().join(",")}}`;
+  if (value !== null && typeof value === "object") return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(",")}}`;
+  return value === undefined ? "undefined" : typeof value === "bigint" ? `${value}n` : JSON.stringify(value);
+}
+
+/** Deep equality by canonical text. */
+export function checkSame(actual: unknown, expected: unknown, what: string): void {
+  const a = canonical(actual);
+  const e = canonical(expected);
+  if (a !== e) throw new CheckFailure(`${what}: expected ${e}, got ${a}`);
+}

@@ -1,5 +1,5 @@
 // COSE_Sign1 conformance: the cose-wg vectors, byte-exact Ed25519 signing, and every message attack
-// of docs/security-model.md that the Sign1 layer owns.
+// of the workspace's security model (../shared/docs/security-model.md) that the Sign1 layer owns.
 
 import { decode, encode, CborTag, type CborMap, type CborValue } from "../../sdk/cbor/index";
 import { toHex } from "../../sdk/bytes";

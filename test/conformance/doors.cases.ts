@@ -1,13 +1,18 @@
 // Doors, access rules, security events, replay window and signed commands: the device-side behaviour
 // that must be identical on Node and in XS.
 
-import { defineDoor, DeviceRuntime, SecurityEventLog, t, type SecurityEvent } from "../../sdk/index";
+import { defineDoor, GatehouseError, t } from "../../sdk/index";
+import { DeviceRuntime, MAX_DOORS } from "../../sdk/doors/runtime";
+import { describeDoor } from "../../sdk/doors/describe";
+import { diagnostic } from "../../sdk/cbor/diagnostic";
+import { SecurityEventLog, type SecurityEvent } from "../../sdk/events";
 import { CommandReceiver } from "../../sdk/command/receiver";
 import { signCommand } from "../../sdk/command/sender";
 import { ReplayWindow } from "../../sdk/command/replay";
 import { COMMAND_AAD, encodeCommand, type Command } from "../../sdk/command/envelope";
 import { sign1 } from "../../sdk/cose/sign1";
 import { encode, utf8 } from "../../sdk/cbor/encode";
+import { decode } from "../../sdk/cbor/decode";
 import type { CborValue } from "../../sdk/cbor/types";
 import { toHex } from "../../sdk/bytes";
 import { TrustList, decodeTrust, encodeTrust } from "../../sdk/trust";
@@ -334,6 +339,58 @@ export const doorCases: ConformanceCase[] = [
       checkEqual(replay.outcome.ok ? "ok" : replay.outcome.code, "replayed", "old replay inside the window");
       const ancient = receiver.receive(signCommand(env.crypto, ADMIN, command({ seq: 10 })));
       checkEqual(ancient.outcome.ok ? "ok" : ancient.outcome.code, "too-old", "old replay below the window, no longer remembered");
+    },
+  },
+  {
+    name: "doors: a section a door does not use is left out, in the schema and in the implementation; its description still has every section",
+    run() {
+      const { runtime } = setup({ crypto: undefined as never, platform: "node" });
+      const gauge = defineDoor({ name: "gauge", properties: { level: { type: t.int({ min: 0, max: 9 }), read: "view" } } });
+      const door = runtime.register(gauge, { read: { level: () => 7 } });
+      checkEqual(door.read("level"), 7, "read through a door with properties only");
+      const bell = defineDoor({ name: "bell", actions: { ring: { input: t.none(), output: t.none(), role: "operate" } } });
+      let rings = 0;
+      runtime.register(bell, { invoke: { ring: () => void rings++ } });
+      checkEqual(runtime.dispatch({ principal: { id: "x", role: "operate" }, door: "bell", op: "invoke.ring" }).ok, true, "invoke through a door with actions only");
+      checkEqual(rings, 1, "rung");
+      checkEqual(runtime.dispatch({ principal: { id: "x", role: "administer" }, door: "bell", op: "read.ring" }).ok ? "ok" : "unknown-op", "unknown-op", "a door without properties has no reads");
+      checkEqual(diagnostic(decode(encode(describeDoor(bell)))), '{"name": "bell", "events": {}, "actions": {"ring": {"role": "operate", "input": {"kind": "none"}, "output": {"kind": "none"}}}, "properties": {}}', "described with every section");
+    },
+  },
+  {
+    name: "doors: registration refuses bad member names, a missing implementation and more than the most doors (door-invalid)",
+    run() {
+      const { runtime } = setup({ crypto: undefined as never, platform: "node" });
+      const long = defineDoor({ name: "long", events: { ["e".repeat(33)]: { data: t.int(), role: "view" } } });
+      checkRefused(() => runtime.register(long, {}), "door-invalid", "a member name over 32 characters");
+      const dotted = defineDoor({ name: "dotted", properties: { "a.b": { type: t.int(), read: "view" } } });
+      checkRefused(() => runtime.register(dotted, { read: { "a.b": () => 1 } }), "door-invalid", "a member name with a dot");
+      const missing = defineDoor({ name: "missing", properties: { x: { type: t.int(), read: "view", write: "operate" } } });
+      checkRefused(() => runtime.register(missing, { read: { x: () => 1 } } as never), "door-invalid", "no write.x");
+      checkRefused(() => runtime.register(missing, { read: { x: () => 1 }, write: { constructor: () => {} } } as never), "door-invalid", "an inherited name is no implementation");
+      const many = new DeviceRuntime({ events: new SecurityEventLog({ clock: new FakeClock(), sink: () => {} }) });
+      for (let i = 0; i < MAX_DOORS; i++) many.register(defineDoor({ name: `d${i}` }), {});
+      checkRefused(() => many.register(defineDoor({ name: "one-more" }), {}), "door-invalid", `door ${MAX_DOORS + 1}`);
+    },
+  },
+  {
+    name: "doors: a door's own refusal code is passed on; one that results and events cannot carry becomes door-failed",
+    run() {
+      const { runtime, events } = setup({ crypto: undefined as never, platform: "node" });
+      const codes = ["out-of-limits", "", "Bad Code", "c".repeat(65)];
+      const strict = defineDoor({ name: "strict", actions: { go: { input: t.int({ min: 0, max: 9 }), output: t.none(), role: "view" } } });
+      runtime.register(strict, {
+        invoke: {
+          go: (i) => {
+            throw new GatehouseError(codes[i], "no");
+          },
+        },
+      });
+      const outcomes = codes.map((_, i) => runtime.dispatch({ principal: { id: "x", role: "view" }, door: "strict", op: "invoke.go", args: i }));
+      checkEqual(outcomes.map((o) => (o.ok ? "ok" : o.code)).join(","), "out-of-limits,door-failed,door-failed,door-failed", "codes");
+      const last = outcomes[3];
+      check(!last.ok && last.message.indexOf("ccccc") >= 0 && last.message.endsWith(": no"), "the message names the code and keeps the door's message");
+      checkEqual(events[events.length - 1].code, "door-failed", "and so does the security event");
     },
   },
   {

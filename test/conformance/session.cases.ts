@@ -3,8 +3,9 @@
 // survives a restart. Runs on Node and inside XS.
 
 import { Device, type DeviceOptions } from "../../sdk/device";
+import { GatehouseError } from "../../sdk/errors";
 import { signCommand } from "../../sdk/command/sender";
-import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { decodePublication, PUBLICATION_KINDS, PUBLICATIONS, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { utf8 } from "../../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../../sdk/cbor/types";
@@ -14,7 +15,7 @@ import type { StoragePort } from "../../sdk/ports/storage";
 import type { TimerPort } from "../../sdk/ports/timer";
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 import type { ConformanceCase, ConformanceEnv } from "./case";
-import { check, checkBytes, checkEqual } from "./check";
+import { check, checkBytes, checkEqual, checkRefused } from "./check";
 import { FakeClock, newSetpointState, registerSetpoint } from "./doors.cases";
 import { keyFromVector } from "./vectors";
 import ecdsa01 from "../fixtures/cose/ecdsa-examples/ecdsa-sig-01.json" with { type: "json" };
@@ -103,15 +104,10 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
     id: "dev-1",
     key: DEVICE_KEY,
     trust: new TrustList([{ key: OPERATOR, role: "operate" }]),
-    crypto: env.crypto,
-    clock,
-    timers,
-    storage,
-    transport,
-    firmware: "1.2.3",
-    epoch: 2,
-    queueLimit,
-    eventBurst: 3,
+    ports: { crypto: env.crypto, clock, timers, storage, transport },
+    firmware: { version: "1.2.3", epoch: 2 },
+    session: { queueLimit },
+    events: { burst: 3 },
     ...options,
   });
   const state = newSetpointState();
@@ -119,14 +115,16 @@ function makeDevice(env: ConformanceEnv, storage = new MemoryStore(), queueLimit
   return { device, transport, timers, clock, storage, state, door };
 }
 
-const KIND_OF_TOPIC: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };
-
 function kindOf(sent: Sent): PublicationKind {
-  return KIND_OF_TOPIC[sent.topic.slice(sent.topic.lastIndexOf("/") + 1)];
+  const topic = sent.topic.slice("gh/dev-1/".length);
+  return PUBLICATION_KINDS.find((kind) => PUBLICATIONS[kind].topic === topic) as PublicationKind;
 }
 
+/** A publication the device sent, verified, and decoded by the codec (every field of its kind, or this throws). */
 function open(env: ConformanceEnv, kind: PublicationKind, sent: Sent): CborMap {
-  return verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
+  const body = verifyPublication(env.crypto, sent.payload, publicKey(DEVICE_KEY), kind, "dev-1");
+  decodePublication(kind, body);
+  return body;
 }
 
 function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims: { issuedAt?: number; expiresAt?: number | null } = {}): Uint8Array {
@@ -136,6 +134,56 @@ function command(env: ConformanceEnv, seq: number, args: CborValue = 22, claims:
 }
 
 export const sessionCases: ConformanceCase[] = [
+  {
+    name: "device: options are checked at construction: the firmware text must fit a birth (invalid-options)",
+    run(env) {
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "f".repeat(65) } }), "invalid-options", "a firmware text of 65 characters");
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "" } }), "invalid-options", "an empty firmware text");
+      checkRefused(() => makeDevice(env, new MemoryStore(), 64, { firmware: { version: "1", epoch: -1 } }), "invalid-options", "a negative epoch");
+      const { device, transport } = makeDevice(env, new MemoryStore(), 64, { firmware: { version: "f".repeat(64), patch: 3 } });
+      device.start();
+      transport.handlers?.onConnected(false);
+      const birth = open(env, "birth", transport.ofKind("birth")[0]);
+      checkEqual(birth.get("patch"), 3, "patch in the birth");
+    },
+  },
+  {
+    name: "device: an attached service gets its own topics and publishes its own kinds through the device; names and kinds are checked",
+    run(env) {
+      const { device, transport } = makeDevice(env);
+      const received: string[] = [];
+      const link = device.attach({
+        name: "update",
+        subscriptions: ["manifest", "image/+"],
+        onMessage: (topic, message) => {
+          if (topic === "fail") throw new GatehouseError("suit-malformed", "not a manifest");
+          received.push(`${topic}:${message.length}`);
+        },
+      });
+      checkEqual(link.deviceId, "dev-1", "the link names the device");
+      checkRefused(() => device.attach({ name: "update" }), "invalid-options", "a name taken");
+      for (const name of ["cmd", "birth", "events", "Update", "a/b", ""]) checkRefused(() => device.attach({ name }), "invalid-options", `the name "${name}"`);
+      for (const kind of ["telemetry", "birth", "result", "event"] as const) checkRefused(() => device.attach({ name: "other", kinds: [kind] }), "invalid-options", `the device's own kind ${kind}`);
+      checkRefused(() => link.publish("telemetry", { door: "x", event: "y", data: 1, time: null }), "invalid-options", "a kind the service did not declare");
+      device.start();
+      transport.handlers?.onConnected(false);
+      checkEqual(transport.subscriptions.join(" "), "gh/dev-1/cmd/+ gh/dev-1/update/manifest gh/dev-1/update/image/+", "subscribed on connect");
+      transport.handlers?.onMessage("gh/dev-1/update/image/3", new Uint8Array(5), 1, false);
+      transport.handlers?.onMessage("gh/dev-1/update/manifest", new Uint8Array(2), 1, false);
+      transport.handlers?.onMessage("gh/dev-1/other/x", new Uint8Array(1), 1, false);
+      checkEqual(received.join(" "), "image/3:5 manifest:2", "its messages, and no one else's");
+      checkEqual(transport.ofKind("result").length, 0, "a service's message is no command");
+      transport.ackAll();
+      checkEqual(link.refuse("suit-unsigned"), true, "a refusal through the link");
+      const event = open(env, "event", transport.ofKind("events")[0]);
+      checkEqual(event.get("code"), "suit-unsigned", "is a signed security event of the device");
+      checkEqual(event.get("principal"), "unknown", "by an unknown principal");
+      // A service that throws does not reach the transport (which would drop the connection): an event.
+      transport.handlers?.onMessage("gh/dev-1/update/fail", new Uint8Array(1), 1, false);
+      checkEqual(open(env, "event", transport.ofKind("events")[1]).get("code"), "suit-malformed", "a service's failure is a security event");
+      checkEqual(device.state, "online", "and the session stays up");
+    },
+  },
   {
     name: "session: connect with the death as will, subscribe, publish a signed birth",
     run(env) {
@@ -204,9 +252,9 @@ export const sessionCases: ConformanceCase[] = [
       door.write("target", 21); // sent, not acknowledged yet
       const unacked = transport.ofKind("telemetry")[0];
       transport.handlers?.onClosed("broker went away");
-      checkEqual(device.session.state, "waiting", "waiting to reconnect");
+      checkEqual(device.state, "waiting", "waiting to reconnect");
       for (let v = 22; v <= 27; v++) door.write("target", v); // 1 in flight + 6 new > 4
-      checkEqual(device.session.pending, 4, "queue bounded");
+      checkEqual(device.pending, 4, "queue bounded");
       checkEqual(device.dropped.telemetry, 3, "drops counted per kind");
       const delays = timers.fireAll();
       check(delays.length === 1 && delays[0] >= 0 && delays[0] <= 500, `first retry within 0.5 s, was ${delays[0]}`);
@@ -260,7 +308,7 @@ export const sessionCases: ConformanceCase[] = [
       checkEqual(again[1].duplicate, true, "with DUP");
       checkBytes(again[1].payload, first.payload, "same bytes");
       transport.ackAll();
-      checkEqual(device.session.pending, 0, "acknowledged and gone");
+      checkEqual(device.pending, 0, "acknowledged and gone");
       device.stop(true);
       checkEqual(transport.ofKind("death").length, 1, "a clean stop publishes the death");
       checkEqual(transport.closes[transport.closes.length - 1], true, "and disconnects gracefully");
@@ -298,7 +346,7 @@ export const sessionCases: ConformanceCase[] = [
       for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", utf8(`garbage ${i}`), 1, false);
       checkEqual(transport.ofKind("events").length, 3, "events limited to the burst");
       checkEqual(transport.ofKind("result").length, 3, "results only for reported refusals");
-      checkEqual(device.events.suppressed, 47, "the rest counted");
+      checkEqual(device.securityEvents.suppressed, 47, "the rest counted");
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1), 1, false);
       checkEqual(state.target, 22, "good commands still served");
     },
@@ -314,7 +362,7 @@ export const sessionCases: ConformanceCase[] = [
       for (let i = 0; i < 50; i++) transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", message, 1, i > 0);
       checkEqual(state.writes, 1, "executed once");
       checkEqual(transport.ofKind("result").length, 1 + 3, "the result, then answers only within the event budget");
-      checkEqual(device.events.suppressed, 46, "the rest counted as suppressed duplicates");
+      checkEqual(device.securityEvents.suppressed, 46, "the rest counted as suppressed duplicates");
     },
   },
   {
@@ -343,12 +391,12 @@ export const sessionCases: ConformanceCase[] = [
       transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 4, 24, { expiresAt: null }), 1, false);
       checkEqual(state.target, 24, "no trusted time: accepted");
 
-      // A device configured not to require it (requireCommandExpiry: false) accepts one without exp.
-      const lenient = makeDevice(env, new MemoryStore(), 64, { requireCommandExpiry: false });
+      // A device configured not to require it (commands.requireExpiry false) accepts one without exp.
+      const lenient = makeDevice(env, new MemoryStore(), 64, { commands: { requireExpiry: false } });
       lenient.device.start();
       lenient.transport.handlers?.onConnected(false);
       lenient.transport.handlers?.onMessage("gh/dev-1/cmd/setpoint", command(env, 1, 25, { expiresAt: null }), 1, false);
-      checkEqual(lenient.state.target, 25, "requireCommandExpiry: false accepts a command without exp");
+      checkEqual(lenient.state.target, 25, "requireExpiry false accepts a command without exp");
     },
   },
   {

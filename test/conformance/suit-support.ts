@@ -2,7 +2,7 @@
 // a real in-memory SuitHost, and helpers that sign hand-made manifests. Device-safe (runs in XS).
 
 import { sha256 } from "@noble/hashes/sha2.js";
-import { fail } from "../../sdk/errors";
+import { GatehouseError } from "../../sdk/errors";
 import { concatBytes, fromHex } from "../../sdk/bytes";
 import { utf8 } from "../../sdk/cbor/encode";
 import { encode } from "../../sdk/cbor/encode";
@@ -120,7 +120,7 @@ export class MemoryHost implements SuitHost {
   fetch(request: SuitFetchRequest): void {
     this.log.push(`fetch ${request.component.index}`);
     const payload = this.payloads.get(request.uri ?? "");
-    if (payload === undefined) fail("test-no-payload", `nothing to fetch at ${JSON.stringify(request.uri ?? "")}`);
+    if (payload === undefined) throw new GatehouseError("test-no-payload", `nothing to fetch at ${JSON.stringify(request.uri ?? "")}`);
     const receiver = new ImageReceiver(request, this.capacity, streamingSha256());
     const pieces: Uint8Array[] = [];
     for (let at = 0; at < payload.length; at += this.chunkSize) {
@@ -134,7 +134,7 @@ export class MemoryHost implements SuitHost {
   copy(request: SuitCopyRequest): void {
     this.log.push(`copy ${request.component.index}<-${request.source.index}`);
     const image = this.images.get(request.source.index);
-    if (image === undefined) fail("test-no-image", `component ${request.source.index} is empty`);
+    if (image === undefined) throw new GatehouseError("test-no-image", `component ${request.source.index} is empty`);
     this.images.set(request.component.index, image);
   }
   measure(request: SuitMeasureRequest): SuitImageMeasurement | undefined {

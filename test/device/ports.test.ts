@@ -7,7 +7,7 @@ import { connect } from "mqtt";
 import { createPublicKey, verify } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { encodeKey } from "../../sdk/cose/key";
-import { generateDeviceKey } from "../../host/identity";
+import { generateDeviceKey } from "../../host/identity-files";
 import { startMosquitto } from "../support/brokers";
 import { until } from "../support/devices";
 import { appEnv, buildApp, deviceFolder, runApp, type Report } from "./support/moddable";

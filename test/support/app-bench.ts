@@ -13,7 +13,7 @@ import type { ClockPort } from "../../sdk/ports/clock";
 import type { StoragePort } from "../../sdk/ports/storage";
 import type { TimerHandle, TimerPort } from "../../sdk/ports/timer";
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "../../sdk/ports/transport";
-import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { decodePublication, verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { TrustList } from "../../sdk/trust";
 import type { Role } from "../../sdk/doors/access";
 import { nodeCrypto } from "../../ports/node/crypto";
@@ -115,7 +115,7 @@ const ROLE_OF: Record<Operator, Role> = { viewer: "view", operator: "operate", a
 
 export interface AppBenchOptions {
   id?: string;
-  device?: Partial<Pick<DeviceOptions, "recordAllowed" | "eventsPerSecond" | "eventBurst" | "queueLimit">>;
+  device?: Pick<DeviceOptions, "events" | "session">;
   world?: Omit<SimulatedProviderOptions, "clock">;
   /** The app's storage (default: a fresh MemoryStorage); pass one back in to simulate a reboot. */
   appStorage?: StoragePort;
@@ -149,12 +149,8 @@ export class AppBench {
       id: this.id,
       key: this.deviceKey,
       trust,
-      crypto: nodeCrypto,
-      clock: this.clock,
-      timers: this.timers,
-      storage: new MemoryStorage(),
-      transport: this.transport,
-      firmware: "bench 1",
+      ports: { crypto: nodeCrypto, clock: this.clock, timers: this.timers, storage: new MemoryStorage(), transport: this.transport },
+      firmware: { version: "bench 1" },
       ...options.device,
     });
   }
@@ -178,7 +174,9 @@ export class AppBench {
       const suffix = s.topic.split("/")[2];
       const found = KIND_OF_TOPIC[suffix];
       if (!found || (kind && found !== kind)) continue;
-      out.push({ kind: found, body: verifyPublication(nodeCrypto, s.payload, publicKey(this.deviceKey), found, this.id), bytes: s.payload.length });
+      const body = verifyPublication(nodeCrypto, s.payload, publicKey(this.deviceKey), found, this.id);
+      decodePublication(found, body); // every field as the codec wants it, or this throws
+      out.push({ kind: found, body, bytes: s.payload.length });
     }
     return out;
   }

@@ -2,8 +2,11 @@
 
 import type { CoseKey } from "../../sdk/cose/key";
 import { publicKey } from "../../sdk/cose/key";
-import type { DeviceOptions } from "../../sdk/device";
-import type { Device } from "../../sdk/device";
+import type { Device, DeviceOptions } from "../../sdk/device";
+import type { CommandSettings } from "../../sdk/command/receiver";
+import type { SecurityEventSettings } from "../../sdk/events";
+import type { StoragePort } from "../../sdk/ports/storage";
+import type { SessionSettings } from "../../sdk/session/session";
 import { defineDoor, t as types } from "../../sdk/index";
 import { TrustList } from "../../sdk/trust";
 import { nodeCrypto } from "../../ports/node/crypto";
@@ -27,34 +30,36 @@ export async function until<T>(what: string, probe: () => T | undefined | false,
 /** A door that counts: `invoke.hit` with an index returns it; `tick` events carry a counter as telemetry. */
 export const counterDoor = defineDoor({
   name: "counter",
-  properties: {},
   actions: { hit: { input: types.int({ min: 0, max: 100_000 }), output: types.int({ min: 0, max: 100_000 }), role: "operate" } },
   events: { tick: { data: types.int({ min: 0, max: 100_000 }), role: "view" } },
 });
 
+/** What a broker test changes of nodeDeviceOptions' defaults. */
+export interface NodeDeviceOverrides {
+  storage?: StoragePort;
+  firmware?: string;
+  session?: SessionSettings;
+  events?: SecurityEventSettings;
+  commands?: CommandSettings;
+}
+
 /** Options of a device on the Node ports (in-memory storage), trusting `operator` as "operate", reconnecting quickly. */
-export function nodeDeviceOptions(brokerUrl: string, id: string, key: CoseKey, operator: CoseKey, options: Partial<DeviceOptions> = {}): DeviceOptions {
+export function nodeDeviceOptions(brokerUrl: string, id: string, key: CoseKey, operator: CoseKey, overrides: NodeDeviceOverrides = {}): DeviceOptions {
   return {
     id,
     key,
     trust: new TrustList([{ key: publicKey(operator), role: "operate" }]),
-    crypto: nodeCrypto,
-    clock: nodeClock,
-    timers: nodeTimers,
-    storage: new MemoryStorage(),
-    transport: new NodeMqttTransport(brokerUrl),
-    firmware: "test 1",
-    backoffInitialMs: 50,
-    backoffMaxMs: 500,
-    ...options,
+    ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage: overrides.storage ?? new MemoryStorage(), transport: new NodeMqttTransport({ url: brokerUrl }) },
+    firmware: { version: overrides.firmware ?? "test 1" },
+    session: { backoffInitialMs: 50, backoffMaxMs: 500, ...overrides.session },
+    events: overrides.events,
+    commands: overrides.commands,
   };
 }
 
 /** Registers the counting door; `onHit` sees every executed `invoke.hit`. */
 export function installCounter(device: Device, onHit: (index: number) => void) {
   return device.register(counterDoor, {
-    read: {},
-    write: {},
     invoke: {
       hit: (index) => {
         onHit(index);

@@ -4,7 +4,7 @@
 import { connectAsync, type MqttClient } from "mqtt";
 import type { CborMap } from "../../sdk/cbor/types";
 import type { CoseKey } from "../../sdk/cose/key";
-import { verifyPublication, type PublicationKind } from "../../sdk/session/messages";
+import { verifyPublication, type PublicationKind } from "../../sdk/session/publications";
 import { nodeCrypto } from "../../ports/node/crypto";
 
 const KINDS: Record<string, PublicationKind> = { birth: "birth", death: "death", result: "result", telemetry: "telemetry", events: "event" };

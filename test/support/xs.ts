@@ -11,7 +11,7 @@
 //
 // Typical use:
 //
-//   const code = await bundleForXs("test/xs/some-entry.ts");
+//   const code = await bundleForXs("test/xs/conformance-entry.ts");
 //   const xs = await startXs();
 //   try {
 //     const { messages, compute } = await xs.evaluate(code);   // messages: what the bundle sent
@@ -35,55 +35,21 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import * as fsPromises from "node:fs/promises";
 import { tmpdir, type } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { join } from "node:path";
 import { xsnap } from "@agoric/xsnap";
+import { bundleDeviceCode, repoRoot, type DeviceBundleOptions } from "./bundle";
 
-/** The repository root (test/support/ is two levels below it). */
-export const repoRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { repoRoot };
 
-export interface BundleOptions {
-  /** Minify the bundle (default false). Changes the computron figures: pin it per benchmark. */
-  readonly minify?: boolean;
-  /** Constants replaced at bundle time, as esbuild `define` (values are JS source text). */
-  readonly define?: Readonly<Record<string, string>>;
-}
+export type BundleOptions = Pick<DeviceBundleOptions, "minify" | "define">;
 
 /**
  * Bundles a TypeScript entry (path absolute, or relative to the repository root) into ONE classic script
- * (an IIFE) that xsnap's `evaluate` can run: XS-via-xsnap evaluates scripts, not modules.
- *
- * Flags (pinned; computron counts depend on the bundle's bytes):
- * - platform "neutral": no Node built-ins or Node globals are assumed.
- * - target "es2020": lowers class fields, which avoids the XS 13.3 bug with a class that has private
- *   members and a static field instantiating the class ("not initialized yet").
- * - mainFields ["module", "main"] and conditions ["import", "default"]: @noble/* are ESM packages with
- *   exports maps; "neutral" has no default mainFields.
+ * (an IIFE) that xsnap's `evaluate` can run: XS-via-xsnap evaluates scripts, not modules. The settings
+ * are the project's one set for device code (test/support/bundle.ts).
  */
 export async function bundleForXs(entry: string, options: BundleOptions = {}): Promise<string> {
-  const entryPoint = isAbsolute(entry) ? entry : resolve(repoRoot, entry);
-  const result = await build({
-    entryPoints: [entryPoint],
-    absWorkingDir: repoRoot,
-    bundle: true,
-    write: false,
-    format: "iife",
-    platform: "neutral",
-    target: "es2020",
-    mainFields: ["module", "main"],
-    conditions: ["import", "default"],
-    loader: { ".json": "json" },
-    minify: options.minify ?? false,
-    define: { ...(options.define ?? {}) },
-    legalComments: "none",
-    charset: "utf8",
-    logLevel: "silent",
-  });
-  if (result.outputFiles.length !== 1) {
-    throw new Error(`bundleForXs(${entry}): expected 1 output file, got ${result.outputFiles.length}`);
-  }
-  return result.outputFiles[0]!.text;
+  return (await bundleDeviceCode(entry, { ...options, format: "iife" })).code;
 }
 
 export interface StartXsOptions {

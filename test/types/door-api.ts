@@ -1,7 +1,9 @@
-// Compile-time checks of the typed door API. This file is never run: `tsc` checks it (test/typecheck.test.ts),
+// Compile-time checks of the typed door API. This file is never run: `tsc` checks it (test/architecture.test.ts),
 // and every `@ts-expect-error` below must be an error, or tsc fails with "Unused '@ts-expect-error' directive".
 
-import { DeviceRuntime, SecurityEventLog, defineDoor, t, type Infer } from "../../sdk/index";
+import { defineDoor, t, type Infer } from "../../sdk/index";
+import { DeviceRuntime } from "../../sdk/doors/runtime";
+import { SecurityEventLog } from "../../sdk/events";
 
 const relay = defineDoor({
   name: "relay",
@@ -66,3 +68,20 @@ const input: PulseInput = { ms: 5 };
 // @ts-expect-error: extra fields are not part of the type
 const extra: PulseInput = { ms: 5, volts: 3 };
 void [input, extra];
+
+// Sections a door does not use are left out, in the schema and in the implementation.
+const gauge = defineDoor({ name: "gauge", properties: { level: { type: t.int(), read: "view" } } });
+runtime.register(gauge, { read: { level: () => 1 } });
+// Empty sections are still accepted.
+runtime.register(gauge, { read: { level: () => 1 }, write: {}, invoke: {} });
+// @ts-expect-error: a door with properties needs its getters
+runtime.register(gauge, {});
+// @ts-expect-error: a read-only door takes no setters
+runtime.register(gauge, { read: { level: () => 1 }, write: { level: () => {} } });
+const bell = defineDoor({ name: "bell", actions: { ring: { input: t.none(), output: t.none(), role: "operate" } } });
+const bellDoor = runtime.register(bell, { invoke: { ring: () => {} } });
+bellDoor.invoke("ring");
+// @ts-expect-error: a door with actions needs its functions
+runtime.register(bell, { read: {} });
+// @ts-expect-error: a door without properties has nothing to read
+bellDoor.read("ring");

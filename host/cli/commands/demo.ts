@@ -63,10 +63,10 @@ export async function run(argv: string[]): Promise<number> {
   const { TrustList } = await import("../../../sdk/trust");
   const { nodeCrypto } = await import("../../../ports/node/crypto");
   const { readInput, writeOutput } = await import("../util");
-  const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity");
+  const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity-files");
   const { startEmbeddedBroker } = await import("../../sim/broker");
   const { Simulator } = await import("../../sim/simulator");
-  const { FleetServer } = await import("../../server/fleet-server");
+  const { FleetServer, createFleetHttpApi, serveHttp } = await import("../../server/index");
   const { CommandClient } = await import("../../client/command-client");
   type Client = Awaited<ReturnType<typeof CommandClient.connect>>;
 
@@ -153,7 +153,6 @@ export async function run(argv: string[]): Promise<number> {
     const server = await FleetServer.start({
       brokerUrl,
       dbPath,
-      http: { host: "127.0.0.1", port: 0 },
       identitiesDir,
       clientId: "gatehouse-demo-server",
       onActivity: (activity) => {
@@ -163,7 +162,9 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
     cleanups.push(() => server.stop());
-    const serverUrl = server.httpUrl ?? "(no HTTP)";
+    const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
+    cleanups.push(() => served.close());
+    const serverUrl = served.url;
     out(`[4/6] server     ${serverUrl}, database ${shown(dbPath)}`);
 
     // 5. The simulator.

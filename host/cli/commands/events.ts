@@ -1,4 +1,5 @@
 import type { CoseKey } from "../../../sdk/cose/key";
+import type { EventBody } from "../../../sdk/session/publications";
 import { fail } from "../../../sdk/errors";
 import { bold, dim, note, out, parseFlags, red, required, usageError, yellow } from "../util";
 import { printable } from "./server";
@@ -148,15 +149,16 @@ async function fromServer(server: string, device: string | undefined, limit: num
 
 async function fromBroker(brokerUrl: string, device: string | undefined, identities: string | undefined, follow: boolean): Promise<number> {
   const { connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } = await import("../../client/mqtt");
-  const { loadIdentities } = await import("../../client/identities");
+  const { loadDeviceKeys } = await import("../../client/device-keys");
   const { openPublication } = await import("../../client/results");
+  const { PUBLICATIONS } = await import("../../../sdk/session/publications");
   const { ReplayWindow } = await import("../../../sdk/command/replay");
   const { nodeCrypto } = await import("../../../ports/node/crypto");
   const { errorCode } = await import("../../../sdk/errors");
 
   let keys: Map<string, CoseKey> | undefined;
   if (identities !== undefined) {
-    const scan = loadIdentities(identities);
+    const scan = loadDeviceKeys(identities);
     for (const skipped of scan.skipped) note(yellow(`skipped ${printable(skipped)}`, process.stderr));
     keys = scan.keys;
   }
@@ -169,9 +171,9 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
 
   const handle = (topic: string, payload: Uint8Array): void => {
     const levels = topic.split("/");
-    if (levels.length !== 3 || levels[2] !== "events") return;
+    if (levels.length !== 3 || levels[2] !== PUBLICATIONS.event.topic) return;
     const from = levels[1];
-    let body: Map<unknown, unknown>;
+    let body: EventBody;
     let check: string;
     try {
       let key: CoseKey | undefined;
@@ -189,28 +191,13 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
       printRow({ time: Date.now(), device: from, code: "-", principal: null, door: null, op: null, suppressed: 0, note: red(`refused: ${errorCode(e)}`) });
       return;
     }
-    const seq = body.get("seq");
-    if (typeof seq === "number") {
-      try {
-        seen.check(from, seq);
-        seen.accept(from, seq);
-      } catch {
-        return; // a redelivery
-      }
+    try {
+      seen.check(from, body.seq);
+      seen.accept(from, body.seq);
+    } catch {
+      return; // a redelivery
     }
-    const text = (k: string): string | null => (typeof body.get(k) === "string" ? (body.get(k) as string) : null);
-    const time = body.get("time");
-    const suppressed = body.get("suppressed");
-    printRow({
-      time: typeof time === "number" ? time : Date.now(),
-      device: from,
-      code: text("code") ?? "?",
-      principal: text("principal"),
-      door: text("door"),
-      op: text("op"),
-      suppressed: typeof suppressed === "number" ? suppressed : 0,
-      note: check,
-    });
+    printRow({ time: body.time ?? Date.now(), device: from, code: body.code, principal: body.principal, door: body.door, op: body.op, suppressed: body.suppressed, note: check });
   };
 
   const client = await connectMqtt(brokerUrl, { clean: true, maxPacketBytes: PUBLICATION_PACKET_BYTES, onMessage: handle });

@@ -3,7 +3,7 @@ import { toHex } from "../../../sdk/bytes";
 import { isRole, ROLES, type Role } from "../../../sdk/doors/access";
 import { TrustList } from "../../../sdk/trust";
 import type { CoseKey, SignatureAlgorithm } from "../../../sdk/cose/key";
-import { checkDeviceId, generateDeviceKey, isDeviceId, writeIdentity } from "../../identity";
+import { checkDeviceId, generateDeviceKey, isDeviceId, writeIdentity } from "../../identity-files";
 import { note, out, parseFlags, readKeyFile, required, usageError } from "../util";
 
 export const name = "provision";

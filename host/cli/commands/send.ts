@@ -1,6 +1,6 @@
 import type { CoseKey } from "../../../sdk/cose/key";
 import { fail } from "../../../sdk/errors";
-import { jsonTextToCbor } from "../json";
+import { jsonTextToCbor } from "../json-exact";
 import { bold, green, out, parseFlags, red, readKeyFile, required, usageError, yellow } from "../util";
 import { printable } from "./server";
 import { DEFAULT_COMMAND_EXPIRY_SECONDS } from "../../../sdk/command/envelope";
@@ -93,11 +93,11 @@ export async function run(argv: string[]): Promise<number> {
   const key = readKeyFile(keyPath, "private");
   let deviceKey: CoseKey | undefined;
   if (values["device-key"] !== undefined) {
-    const { checkDeviceKey } = await import("../../client/identities");
+    const { checkDeviceKey } = await import("../../client/device-keys");
     deviceKey = checkDeviceKey(device, readKeyFile(values["device-key"], "public"));
   } else if (values.identities !== undefined) {
-    const { identityKey } = await import("../../client/identities");
-    deviceKey = identityKey(values.identities, device);
+    const { deviceKeyIn } = await import("../../client/device-keys");
+    deviceKey = deviceKeyIn(values.identities, device);
   }
 
   const shown =
@@ -130,7 +130,7 @@ const UNVERIFIED = yellow("(UNVERIFIED: no device key given; anyone who can publ
 
 async function viaBroker(brokerUrl: string, r: SendRequest): Promise<Shown> {
   const { CommandClient } = await import("../../client/command-client");
-  const { jsonText } = await import("../../client/json");
+  const { jsonText } = await import("../../client/json-view");
   const client = await CommandClient.connect({ brokerUrl, key: r.key });
   try {
     const reply = await client.send({ device: r.device, door: r.door, op: r.op, args: r.args, deviceKey: r.deviceKey, timeoutMs: r.timeoutMs, expiresInSeconds: r.expiresInSeconds });
@@ -153,7 +153,7 @@ async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
   const { apiRequest } = await import("../../client/api");
   const { openResult, commandRef } = await import("../../client/results");
   const { fromHex, toHex } = await import("../../../sdk/bytes");
-  const { jsonText } = await import("../../client/json");
+  const { jsonText } = await import("../../client/json-view");
 
   const issuedAt = Math.floor(Date.now() / 1000);
   const message = signCommand(nodeCrypto, r.key, {
@@ -174,16 +174,12 @@ async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
     const raw = typeof reply.result === "string" ? fromHex(reply.result) : undefined;
     if (!raw) fail("server-error", "the server's reply carries no result message to verify");
     const { body: result } = openResult(raw, r.device, r.deviceKey, nodeCrypto);
-    const ref = result.get("ref");
-    if (!(ref instanceof Uint8Array) || toHex(ref) !== toHex(commandRef(message))) fail("result-mismatch", "the verified result answers another command");
-    const ok = result.get("ok") === true;
-    const code = result.get("code");
-    const text = result.get("message");
+    if (toHex(result.ref) !== toHex(commandRef(message))) fail("result-mismatch", "the verified result answers another command");
     return {
-      ok,
-      valueJson: ok && result.has("value") ? jsonText(result.get("value")) : undefined,
-      code: typeof code === "string" ? code : ok ? undefined : "unknown",
-      message: typeof text === "string" ? text : undefined,
+      ok: result.ok,
+      valueJson: result.ok && result.value !== undefined ? jsonText(result.value) : undefined,
+      code: result.code,
+      message: result.message,
       verification: "(verified)",
     };
   }

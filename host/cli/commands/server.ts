@@ -70,16 +70,17 @@ export async function run(argv: string[]): Promise<number> {
   const brokerUrl = required(values.broker, "--broker");
   const dbPath = required(values.db, "--db");
   const http = parseListen(values.http ?? "127.0.0.1:8080");
-  const { FleetServer } = await import("../../server/fleet-server");
+  const { FleetServer, createFleetHttpApi, serveHttp } = await import("../../server/index");
+  const log = (line: string) => out(dim(`${time(Date.now())} ${printable(line)}`));
 
+  // The core (MQTT, database, relay) and its HTTP API, apart: the API is an app over the core's FleetApi.
   const server = await FleetServer.start({
     brokerUrl,
     dbPath,
-    http,
     identitiesDir: values.identities,
     clientId: values["client-id"],
     topicPrefix: values["topic-prefix"],
-    log: (line) => out(dim(`${time(Date.now())} ${printable(line)}`)),
+    log,
     onActivity: (activity) => {
       const now = time(Date.now());
       switch (activity.type) {
@@ -105,7 +106,14 @@ export async function run(argv: string[]): Promise<number> {
       }
     },
   });
-  out(`gatehouse server: HTTP API on ${server.httpUrl}, database ${dbPath}, broker ${brokerUrl}`);
+  let served;
+  try {
+    served = await serveHttp(createFleetHttpApi(server, { log }), http, log);
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  out(`gatehouse server: HTTP API on ${served.url}, database ${dbPath}, broker ${brokerUrl}`);
   const online = server.devices().filter((d) => d.online).length;
   out(`${server.devices().length} device(s) registered, ${online} online`);
 
@@ -114,6 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
   out(`${signal}: stopping`);
+  await served.close();
   await server.stop();
   return 0;
 }

@@ -3,7 +3,7 @@ import { encode } from "../../../sdk/cbor/encode";
 import { DEFAULT_DECODE_LIMITS } from "../../../sdk/cbor/types";
 import { sign1 } from "../../../sdk/cose/sign1";
 import { nodeCrypto } from "../../../ports/node/crypto";
-import { jsonTextToCbor } from "../json";
+import { jsonTextToCbor } from "../json-exact";
 import { note, out, parseFlags, parseHex, readInput, readKeyFile, required, usageError, writeOutput } from "../util";
 
 export const name = "sign";

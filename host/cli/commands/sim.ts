@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const { Simulator } = await import("../../sim/simulator");
   const { TrustList } = await import("../../../sdk/trust");
-  const { listIdentities } = await import("../../identity");
+  const { listIdentities } = await import("../../identity-files");
   const { exists } = await import("../util");
   if (values.identities !== undefined && !exists(values.identities)) usageError(`--identities ${values.identities}: no such folder`);
   const operators = (values.operator ?? []).map(parseOperator).map((spec) => ({ key: readKeyFile(spec.path, "public"), role: spec.role }));

@@ -5,7 +5,7 @@ import { toHex } from "../../../sdk/bytes";
 import { GatehouseError } from "../../../sdk/errors";
 import { verifySign1 } from "../../../sdk/cose/sign1";
 import { nodeCrypto } from "../../../ports/node/crypto";
-import { cborToJson } from "../json";
+import { cborToJson } from "../json-exact";
 import { note, out, parseFlags, parseHex, positionals, readInput, readKeyFile, required } from "../util";
 
 export const name = "verify";

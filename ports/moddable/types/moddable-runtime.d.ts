@@ -1,7 +1,7 @@
 // The Moddable runtime modules the Moddable port and the examples' device entries use, declared for THIS
 // REPO'S type check only (tsc -p tsconfig.json and ports/moddable/tsconfig.json, which have no Moddable
 // SDK). A Moddable build does not list this file: mcconfig types these specifiers from $(MODDABLE)/typings
-// (docs/moddable.md section 1), "mc/config" and "mc/ffi" from the typings it generates per build. The
+// ($(MODDABLE)/documentation/tools/tools.md, TypeScript), "mc/config" and "mc/ffi" from the typings it generates per build. The
 // shapes follow those typings (Moddable SDK 8.2.3), trimmed to what is used here; code written against
 // them compiles in both.
 

@@ -23,7 +23,6 @@ const probeDoor = defineDoor({
     increment: { input: t.int({ min: 1, max: 100 }), output: t.int({ min: 0, max: 1_000_000 }), role: "operate" },
     exit: { input: t.int({ min: 0, max: 255 }), output: t.bool(), role: "administer" },
   },
-  events: {},
 });
 
 function bytes(name: string): Uint8Array {
@@ -60,16 +59,15 @@ export function runE2e(): void {
     id,
     key,
     trust,
-    crypto: moddableCrypto,
-    clock: moddableClock,
-    timers: moddableTimers,
-    storage: new PreferenceStorage("gh-e2e"),
-    transport: new Ecma419MqttTransport(network, "127.0.0.1", Number(env("GATEHOUSE_BROKER_PORT"))),
-    firmware: "gatehouse device suite",
-    keepAlive: 5,
-    backoffInitialMs: 200,
-    backoffMaxMs: 1000,
-    onStateChange: (state, detail) => report({ kind: "state", state, detail }),
+    ports: {
+      crypto: moddableCrypto,
+      clock: moddableClock,
+      timers: moddableTimers,
+      storage: new PreferenceStorage("gh-e2e"),
+      transport: new Ecma419MqttTransport({ network, host: "127.0.0.1", port: Number(env("GATEHOUSE_BROKER_PORT")) }),
+    },
+    firmware: { version: "gatehouse device suite" },
+    session: { keepAlive: 5, backoffInitialMs: 200, backoffMaxMs: 1000, onStateChange: (state, detail) => report({ kind: "state", state, detail }) },
   });
   let count = 0;
   gatehouse.register(probeDoor, {
@@ -80,7 +78,6 @@ export function runE2e(): void {
         return { ...peak };
       },
     },
-    write: {},
     invoke: {
       increment: (by) => {
         sample();

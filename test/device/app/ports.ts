@@ -229,7 +229,7 @@ const cases: Case[] = [
 
 function transportRoundTrip(): Promise<void> {
   const network = (globalThis as unknown as { device: { network: { mqtt: NetworkMqtt } } }).device.network.mqtt;
-  const transport = new Ecma419MqttTransport(network, "127.0.0.1", Number(env("GATEHOUSE_BROKER_PORT")));
+  const transport = new Ecma419MqttTransport({ network, host: "127.0.0.1", port: Number(env("GATEHOUSE_BROKER_PORT")) });
   const id = env("GATEHOUSE_CLIENT_ID");
   const topic = `gh-test/${id}/echo`;
   const payload = bytes(3000, 5); // larger than one TCP segment's worth of small writes

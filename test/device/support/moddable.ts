@@ -49,9 +49,23 @@ export interface BuiltApp {
 
 const builds = new Map<string, Promise<BuiltApp>>();
 
-/** Builds test/device/<name> (its manifest.json) for lin, once per process. Fails with mcconfig's own errors. */
-export function buildApp(name: "app" | "esp32"): Promise<BuiltApp> {
-  let build = builds.get(name);
+export interface BuildOptions {
+  /** The app's folder (default test/device/<name>); its name must be `name`. */
+  readonly dir?: string;
+  /** The manifest in it (default manifest.json). */
+  readonly manifest?: string;
+  /** Config values, as `mcconfig ... name=value` sets them. */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Builds test/device/<name> (its manifest.json), or the app in `options.dir`, for lin, once per process
+ * and config. Fails with mcconfig's own errors. `$(GATEHOUSE)` in a manifest names this repository.
+ */
+export function buildApp(name: string, options: BuildOptions = {}): Promise<BuiltApp> {
+  const config = Object.entries(options.config ?? {}).map(([key, value]) => `${key}=${value}`);
+  const cacheKey = [name, ...config].join(" ");
+  let build = builds.get(cacheKey);
   if (!build) {
     build = (async () => {
       const sdk = moddableSdk();
@@ -60,10 +74,12 @@ export function buildApp(name: "app" | "esp32"): Promise<BuiltApp> {
       const env = {
         ...process.env,
         MODDABLE: sdk,
+        GATEHOUSE: repoRoot,
         PATH: [join(repoRoot, "node_modules/.bin"), join(sdk, "build/bin/lin/release"), process.env.PATH].join(":"),
       };
-      const { code, output } = await run(join(sdk, "build/bin/lin/release/mcconfig"), ["-m", "-i", "-p", "lin", "-t", "build", "-o", BUILD_DIR], {
-        cwd: join(repoRoot, "test/device", name),
+      const args = ["-m", "-i", "-p", "lin", "-t", "build", "-o", BUILD_DIR, ...config, ...(options.manifest ? [options.manifest] : [])];
+      const { code, output } = await run(join(sdk, "build/bin/lin/release/mcconfig"), args, {
+        cwd: options.dir ?? join(repoRoot, "test/device", name),
         env,
       });
       const mcso = join(BUILD_DIR, "bin/lin/mc/instrument", name, "mc.so");
@@ -73,7 +89,7 @@ export function buildApp(name: "app" | "esp32"): Promise<BuiltApp> {
       }
       return { name, mcso, buildMs: performance.now() - started };
     })();
-    builds.set(name, build);
+    builds.set(cacheKey, build);
   }
   return build;
 }

@@ -11,11 +11,11 @@ import { utf8 } from "../../../sdk/cbor/encode";
 import type { CborMap, CborValue } from "../../../sdk/cbor/types";
 import { signCommand } from "../../../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../../../sdk/cose/key";
-import { verifyPublication, type PublicationKind } from "../../../sdk/session/messages";
+import { decodePublication, verifyPublication, type PublicationKind } from "../../../sdk/session/publications";
 import { encodeTrust, TrustList } from "../../../sdk/trust";
 import { nodeCrypto } from "../../../ports/node/crypto";
 import { nextSequence } from "../../../host/client/sequence";
-import { generateDeviceKey } from "../../../host/identity";
+import { generateDeviceKey } from "../../../host/identity-files";
 import { FleetServer } from "../../../host/server/index";
 import { startMosquitto, type MosquittoBroker } from "../../support/brokers";
 import { until } from "../../support/devices";
@@ -91,6 +91,7 @@ export class Operator {
     if (!kind) return; // our own commands
     try {
       const body = verifyPublication(nodeCrypto, payload, this.deviceKey, kind, this.device);
+      decodePublication(kind, body); // every field as the codec wants it, or it is a failure
       const list = this.seen.get(kind) ?? [];
       list.push(body);
       this.seen.set(kind, list);

@@ -1,5 +1,6 @@
-// Device identities on disk: what `gatehouse provision` writes and the simulator (or a flashing tool)
-// reads. One folder per device:
+// Device identities on disk, whole (private key, public key, trust list): what `gatehouse provision` writes
+// and the simulator (or a flashing tool) reads; the public keys alone are host/client/device-keys.ts.
+// One folder per device:
 //
 //   DIR/<id>/device.key   the device's private COSE_Key (CBOR), mode 0600: it signs everything the device
 //                         publishes and never leaves the device

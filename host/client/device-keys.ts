@@ -1,4 +1,4 @@
-// The public keys of provisioned devices, as `gatehouse provision` lays them out (host/identity.ts):
+// The public keys of provisioned devices, as `gatehouse provision` lays them out (host/identity-files.ts):
 // DIR/<id>/device.pub, kid = UTF-8 of the id. The server and the CLI need only these public halves, so
 // unlike readIdentity() nothing here reads device.key.
 
@@ -9,19 +9,19 @@ import { utf8 } from "../../sdk/cbor/encode";
 import { decodeKey, publicKey, type CoseKey } from "../../sdk/cose/key";
 import { errorCode, fail } from "../../sdk/errors";
 import { readFileBounded } from "../files";
-import { DEVICE_PUB_FILE, isDeviceId } from "../identity";
+import { DEVICE_PUB_FILE, isDeviceId } from "../identity-files";
 
 /** A public COSE_Key is about 100 bytes; anything much larger is not one (and may be /dev/zero). */
 const MAX_PUBLIC_KEY_FILE = 64 * 1024;
 
-export interface IdentityScan {
+export interface DeviceKeyScan {
   /** Device id -> public key. */
   keys: Map<string, CoseKey>;
   /** Entries that were skipped, with the reason (for a warning). */
   skipped: string[];
 }
 
-/** A device id as the registry takes it: 1 to 32 of a-z, 0-9 and "-" (host/identity.ts). */
+/** A device id as the registry takes it: 1 to 32 of a-z, 0-9 and "-" (host/identity-files.ts). */
 export function checkDeviceIdInput(id: unknown): string {
   if (typeof id !== "string" || !isDeviceId(id)) fail("usage", `device id ${JSON.stringify(id)} must be 1 to 32 of a-z, 0-9 and "-"`);
   return id;
@@ -50,7 +50,7 @@ function readPublicKey(dir: string, id: string): CoseKey {
 }
 
 /** Reads every DIR/<id>/device.pub. A missing or unreadable DIR is an error; a bad entry is skipped. */
-export function loadIdentities(dir: string): IdentityScan {
+export function loadDeviceKeys(dir: string): DeviceKeyScan {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) fail("identities", `${dir} is not a directory`);
@@ -83,6 +83,6 @@ export function loadIdentities(dir: string): IdentityScan {
 }
 
 /** The public key of one device from an identities directory. */
-export function identityKey(dir: string, device: string): CoseKey {
+export function deviceKeyIn(dir: string, device: string): CoseKey {
   return readPublicKey(dir, checkDeviceIdInput(device));
 }

@@ -1,4 +1,5 @@
-// JSON <-> CBOR for the CLI.
+// JSON <-> CBOR for the CLI, exactly: a conversion that would lose anything is refused. (The lossy view
+// for showing and storing verified data, which always answers, is host/client/json-view.ts.)
 //
 // JSON to CBOR (sign --json): objects become maps with text keys, arrays arrays, strings text, true,
 // false and null themselves; a number that is a safe integer (|n| <= 2^53 - 1) becomes a CBOR integer
@@ -12,8 +13,9 @@
 
 import { CborFloat, type CborMap, type CborValue } from "../../sdk/cbor/types";
 import { fail } from "../../sdk/errors";
+import type { Json } from "../client/json-view";
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { Json };
 
 /** Parses JSON text into the CBOR value it stands for (code "usage" when it is not JSON). */
 export function jsonTextToCbor(text: string, flag: string): CborValue {

@@ -1,5 +1,5 @@
-// CBOR values as JSON for the fleet server's API, its database and the CLI's output. Unlike the CLI's
-// exact conversion (host/cli/json.ts, which refuses anything lossy), this one always gives an answer:
+// CBOR values viewed as JSON for the fleet server's API, its database and the CLI's output. Unlike the CLI's
+// exact conversion (host/cli/json-exact.ts, which refuses anything lossy), this one always gives an answer:
 //
 //   map -> object (keys that are not text become their decimal or text form), byte string -> hex text,
 //   bigint -> decimal text, undefined -> null, CborFloat -> number (NaN and infinities -> text),
@@ -10,6 +10,7 @@
 import { toHex } from "../../sdk/bytes";
 import { CborFloat, CborSimple, CborTag } from "../../sdk/cbor/types";
 
+/** A JSON value (the one Json type of the host code). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Deepest nesting converted; deeper values become the text "…" (publications are limited to 16 anyway). */

@@ -1,0 +1,121 @@
+// Serving an HTTP app (anything with fetch(Request) -> Response, as http-app.ts makes) on node:http.
+// Everything about connections lives here, and nothing about routes: a bounded number of connections,
+// header and request time limits, a 400 for bytes that are not HTTP, and a connection closed after an
+// answer when the request's body was not read to its end (it may never end: the body is not drained).
+// Answers are sent whole; a streaming answer (server-sent events for a dashboard) would be added here,
+// not in the app.
+//
+//   const served = await serveHttp(app, { host: "127.0.0.1", port: 0 });   // served.url
+//   await served.close();
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { Readable, type Duplex } from "node:stream";
+import { GatehouseError, errorCode } from "../../sdk/errors";
+
+/** Open connections at once: each costs a socket and a file descriptor. */
+export const MAX_CONNECTIONS = 1024;
+
+export interface FetchHandler {
+  fetch(request: Request): Promise<Response>;
+}
+
+export interface ServedHttp {
+  /** Where it listens, e.g. "http://127.0.0.1:8080". */
+  readonly url: string;
+  /** Stops listening and closes every connection (answers in progress are cut). */
+  close(): Promise<void>;
+}
+
+const NO_BODY = new Set(["GET", "HEAD"]);
+
+function toRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const method = req.method ?? "GET";
+  const url = new URL(req.url ?? "/", "http://localhost");
+  if (NO_BODY.has(method)) return new Request(url, { method, headers });
+  return new Request(url, { method, headers, body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: "half" } as RequestInit);
+}
+
+function plainError(res: ServerResponse, status: number, code: string, message: string): void {
+  const text = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), connection: "close" });
+  res.end(text);
+}
+
+async function answer(app: FetchHandler, req: IncomingMessage, res: ServerResponse, socket: Socket): Promise<void> {
+  let request: Request;
+  try {
+    request = toRequest(req);
+  } catch (e) {
+    // A request target that is no URL ("http://[::1"): nothing for the app.
+    res.once("finish", () => socket.destroy());
+    plainError(res, 400, "invalid-input", `not a request URL: ${(e as Error).message}`);
+    return;
+  }
+  const response = await app.fetch(request);
+  if (res.headersSent || socket.destroyed) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  // A body that was refused or not read to its end is not drained (it may never end): the answer
+  // closes the connection, and the socket is destroyed once the answer is out.
+  if (!req.complete) {
+    headers.connection = "close";
+    res.once("finish", () => socket.destroy());
+  }
+  const body = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
+  if (body) headers["content-length"] = String(body.length);
+  if (res.headersSent || socket.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+/** Serves `app` on `listen` (port 0: any free port). Fails with http-listen when the address is taken. */
+export function serveHttp(app: FetchHandler, listen: { host: string; port: number }, log: (line: string) => void = () => {}): Promise<ServedHttp> {
+  const server = createServer((req, res) => {
+    // Taken now: once the answer is out and the connection detached, req.socket is null (reading it
+    // then ended the process: issue 11).
+    const socket = req.socket;
+    // An aborted request, or an answer to a connection that is gone, reports through "error" events;
+    // an EventEmitter without a listener throws them.
+    req.on("error", () => {});
+    res.on("error", () => {});
+    answer(app, req, res, socket).catch((e: unknown) => {
+      log(`http ${req.method} ${req.url}: unhandled ${errorCode(e)}: ${(e as Error)?.stack ?? String(e)}`);
+      socket.destroy();
+    });
+  });
+  // Bytes that are not HTTP: a 400 when the socket can still take it, then close.
+  server.on("clientError", (_error: Error, socket: Duplex) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    socket.destroy();
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 130_000; // above the longest command relay
+  return new Promise((resolve, reject) => {
+    server.once("error", (e) => reject(new GatehouseError("http-listen", `cannot listen on ${listen.host}:${listen.port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    server.listen(listen.port, listen.host, () => {
+      const address = server.address() as AddressInfo;
+      const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+      let closed: Promise<void> | undefined;
+      resolve({
+        url: `http://${host}:${address.port}`,
+        close() {
+          closed ??= new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          });
+          return closed;
+        },
+      });
+    });
+  });
+}
