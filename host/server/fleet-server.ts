@@ -51,6 +51,8 @@ import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from 
 import { describeRanges, isStreamState, PublicationGaps, rangesOf, type GapReport } from "./gaps";
 import { startHttp } from "./http";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
+import { EventSignal } from "./export/event-signal";
+import { WebhookDelivery, type WebhookDeliveryOptions } from "./export/webhooks";
 import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent, type ResultRow, type TelemetryRow } from "./store";
 
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -99,6 +101,8 @@ export interface FleetServerOptions {
   /** Connects of one device's boot within this window that make a session-takeover event (default 3 in 60 s). */
   takeoverConnects?: number;
   takeoverWindowMs?: number;
+  /** Retry and timeout settings of webhook delivery (export/webhooks.ts); webhooks live in the database. */
+  webhooks?: WebhookDeliveryOptions;
 }
 
 export type Activity =
@@ -233,6 +237,9 @@ export class FleetServer {
   private queued: Activity[] | undefined;
   /** Duplicates dropped (QoS 1 redeliveries, retained messages seen again). */
   duplicates = 0;
+  /** Raised after security events were stored (and committed): the exports read them then. */
+  readonly newEvents = new EventSignal();
+  private webhooks: WebhookDelivery | undefined;
 
   private constructor(options: FleetServerOptions) {
     this.options = options;
@@ -298,6 +305,7 @@ export class FleetServer {
       this.http = server;
       this.httpUrl = url;
     }
+    this.webhooks = new WebhookDelivery(this.store, this.newEvents, { log: (line) => this.log(line), ...this.options.webhooks });
   }
 
   async stop(): Promise<void> {
@@ -312,6 +320,7 @@ export class FleetServer {
         http.closeAllConnections();
       });
     }
+    await this.webhooks?.stop();
     // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
     // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
@@ -475,6 +484,7 @@ export class FleetServer {
       return;
     }
     try {
+      if (activity.type === "event") this.newEvents.raise();
       this.options.onActivity?.(activity);
     } catch (e) {
       this.log(`onActivity failed: ${(e as Error).message}`);
