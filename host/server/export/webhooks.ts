@@ -221,7 +221,7 @@ export class WebhookDelivery {
     worker.failures++;
     const delay = retryDelay(worker.failures, this.retryInitialMs, this.retryMaxMs);
     this.hooks.failed(hook.id, error, now, now + delay);
-    this.log(`webhook ${hook.id} ${hook.url}: attempt ${worker.failures} failed (events ${events[0].id}-${last}): ${error}; retrying in ${(delay / 1000).toFixed(1)} s`);
+    this.log(`webhook ${hook.id} ${hook.url}: attempt ${worker.failures} failed (events ${events[0].id}-${last}): ${error}; retrying in ${delay < 10_000 ? `${delay} ms` : `${(delay / 1000).toFixed(1)} s`}`);
     worker.timer = setTimeout(() => {
       worker.timer = undefined;
       this.pump(worker);
