@@ -6,6 +6,9 @@
 //   POST /api/devices     {id, key}       register a public COSE_Key (base64): 201 new, 200 same key, 409 other key
 //   GET  /api/events?device=&after=&limit=  {events: [...], lastId}  (after: ids above it, oldest first;
 //                                         without: the latest `limit`, default 100, at most 1000)
+//   GET  /api/events/stream?format=&after=&device=&follow=
+//                                         the events as JSON lines, OCSF or Gatehouse rows, optionally
+//                                         kept open for new ones (export/event-stream.ts)
 //   POST /api/commands    {message, device, door, timeoutMs?}
 //                                         relay a signed command (base64 COSE_Sign1); 200 with the reply
 //                                         (ok true or false), 504 no-result, 404 unknown device
@@ -22,6 +25,7 @@ import { GatehouseError, errorCode } from "../../sdk/errors";
 import { replyToJson } from "../client/results";
 import type { Json } from "../client/json";
 import { MAX_EVENT_LIMIT } from "./store";
+import { streamEvents } from "./export/event-stream";
 import type { FleetServer } from "./fleet-server";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -52,6 +56,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   "no-result": 504,
   "broker-error": 502,
   "server-stopped": 503,
+  "server-busy": 503,
 };
 
 function statusOf(e: unknown): { status: number; code: string; message: string } {
@@ -193,6 +198,10 @@ function routes(server: FleetServer): Route[] {
           send(res, 200, { events: events as unknown as Json, lastId });
         },
       },
+    },
+    {
+      pattern: /^\/api\/events\/stream$/,
+      methods: { GET: (req, res, _params, query) => streamEvents(server, req, res, query) },
     },
     {
       pattern: /^\/api\/commands$/,
