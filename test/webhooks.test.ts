@@ -409,6 +409,7 @@ test("gatehouse webhook refuses bad URLs, missing or weak secrets and bad filter
     [["--url", "https://siem.example/hook", "--filter", "Not_A_Code"], SECRET, "filter-invalid"],
     [["--url", "https://siem.example/hook", "--batch", "0"], SECRET, "usage"],
     [["--url", "https://siem.example/hook", "--format", "cef"], SECRET, "usage"],
+    [["--url", "https://siem.example/hook", "--after", "5"], SECRET, "usage"],
   ];
   for (const [args, stdin, code] of refusals) {
     const result = await cli([...base, ...args], stdin);

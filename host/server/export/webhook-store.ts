@@ -196,7 +196,10 @@ export class WebhookStore {
     return this.db.transaction(() => {
       const count = (this.db.prepare("SELECT count(*) AS n FROM webhooks").get() as { n: number }).n;
       if (count >= MAX_WEBHOOKS) fail("too-many-webhooks", `there are ${count} webhooks already (at most ${MAX_WEBHOOKS})`);
-      const cursor = spec.after ?? this.lastEventId();
+      const last = this.lastEventId();
+      // A cursor beyond the newest event would silently skip the next ones until ids catch up.
+      if (spec.after !== undefined && spec.after > last) fail("usage", `after ${spec.after} is beyond the newest event (${last})`);
+      const cursor = spec.after ?? last;
       const info = this.db
         .prepare("INSERT INTO webhooks (url, secret, filter, format, batch, cursor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .run(url, secret, JSON.stringify(filter), format, batch, cursor, now);
