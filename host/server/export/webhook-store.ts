@@ -181,7 +181,16 @@ export interface NewWebhook {
 }
 
 export class WebhookStore {
+  /** Compiled statements by their SQL: delivery runs the same few for every batch. */
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(private readonly db: Database.Database) {}
+
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
+  }
 
   /** Checks everything, then stores the webhook; returns it. */
   add(spec: NewWebhook, now = Date.now()): Webhook {
@@ -194,38 +203,36 @@ export class WebhookStore {
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) fail("usage", `batch must be an integer from 1 to ${MAX_BATCH}`);
     if (spec.after !== undefined && (!Number.isSafeInteger(spec.after) || spec.after < 0)) fail("usage", "after must be an event id (an integer, 0 or more)");
     return this.db.transaction(() => {
-      const count = (this.db.prepare("SELECT count(*) AS n FROM webhooks").get() as { n: number }).n;
+      const count = (this.sql("SELECT count(*) AS n FROM webhooks").get() as { n: number }).n;
       if (count >= MAX_WEBHOOKS) fail("too-many-webhooks", `there are ${count} webhooks already (at most ${MAX_WEBHOOKS})`);
       const last = this.lastEventId();
       // A cursor beyond the newest event would silently skip the next ones until ids catch up.
       if (spec.after !== undefined && spec.after > last) fail("usage", `after ${spec.after} is beyond the newest event (${last})`);
       const cursor = spec.after ?? last;
-      const info = this.db
-        .prepare("INSERT INTO webhooks (url, secret, filter, format, batch, cursor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .run(url, secret, JSON.stringify(filter), format, batch, cursor, now);
+      const info = this.sql("INSERT INTO webhooks (url, secret, filter, format, batch, cursor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(url, secret, JSON.stringify(filter), format, batch, cursor, now);
       return this.get(Number(info.lastInsertRowid)) as Webhook;
     })();
   }
 
   remove(id: number): void {
-    const info = this.db.prepare("DELETE FROM webhooks WHERE id = ?").run(id);
+    const info = this.sql("DELETE FROM webhooks WHERE id = ?").run(id);
     if (info.changes === 0) fail("webhook-unknown", `there is no webhook ${id}`);
   }
 
   get(id: number): Webhook | undefined {
-    const row = this.db.prepare("SELECT * FROM webhooks WHERE id = ?").get(id) as WebhookDbRow | undefined;
+    const row = this.sql("SELECT * FROM webhooks WHERE id = ?").get(id) as WebhookDbRow | undefined;
     return row && webhookRow(row);
   }
 
   all(): Webhook[] {
-    return (this.db.prepare("SELECT * FROM webhooks ORDER BY id").all() as WebhookDbRow[]).map(webhookRow);
+    return (this.sql("SELECT * FROM webhooks ORDER BY id").all() as WebhookDbRow[]).map(webhookRow);
   }
 
   /** Every webhook with what waits for it; never the secret. */
   statuses(): WebhookStatus[] {
     return this.all().map(({ secret: _secret, ...hook }) => {
       const { sql, params } = filterClause(hook.filter);
-      const waiting = this.db.prepare(`SELECT count(*) AS n, min(received_at) AS oldest FROM security_events WHERE id > ? AND ${sql}`).get(hook.cursor, ...params) as {
+      const waiting = this.sql(`SELECT count(*) AS n, min(received_at) AS oldest FROM security_events WHERE id > ? AND ${sql}`).get(hook.cursor, ...params) as {
         n: number;
         oldest: number | null;
       };
@@ -234,7 +241,7 @@ export class WebhookStore {
   }
 
   lastEventId(): number {
-    return (this.db.prepare("SELECT coalesce(max(id), 0) AS id FROM security_events").get() as { id: number }).id;
+    return (this.sql("SELECT coalesce(max(id), 0) AS id FROM security_events").get() as { id: number }).id;
   }
 
   /**
@@ -245,22 +252,20 @@ export class WebhookStore {
   pending(hook: Pick<Webhook, "filter">, after: number, limit: number, upTo = Number.MAX_SAFE_INTEGER): { events: EventRow[]; scannedTo: number } {
     const { sql, params } = filterClause(hook.filter);
     const scannedTo = Math.min(this.lastEventId(), upTo);
-    const rows = this.db.prepare(`SELECT * FROM security_events WHERE id > ? AND id <= ? AND ${sql} ORDER BY id LIMIT ?`).all(after, scannedTo, ...params, limit) as EventDbRow[];
+    const rows = this.sql(`SELECT * FROM security_events WHERE id > ? AND id <= ? AND ${sql} ORDER BY id LIMIT ?`).all(after, scannedTo, ...params, limit) as EventDbRow[];
     return { events: rows.map(eventRow), scannedTo };
   }
 
   /** After a 2xx: the cursor moves on (never back), the failure count resets. */
   delivered(id: number, cursor: number, count: number, now: number): void {
-    this.db
-      .prepare(
+    this.sql(
         `UPDATE webhooks SET cursor = max(cursor, ?), delivered = delivered + ?, last_delivered_at = CASE WHEN ? > 0 THEN ? ELSE last_delivered_at END,
            attempts = 0, last_error = NULL, next_attempt_at = NULL WHERE id = ?`,
-      )
-      .run(cursor, count, count, now, id);
+    ).run(cursor, count, count, now, id);
   }
 
   /** A failed attempt, for `webhook list` (and so a restart continues the backoff). */
   failed(id: number, error: string, now: number, nextAttemptAt: number): void {
-    this.db.prepare("UPDATE webhooks SET attempts = attempts + 1, last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE id = ?").run(error.slice(0, 500), now, nextAttemptAt, id);
+    this.sql("UPDATE webhooks SET attempts = attempts + 1, last_error = ?, last_attempt_at = ?, next_attempt_at = ? WHERE id = ?").run(error.slice(0, 500), now, nextAttemptAt, id);
   }
 }

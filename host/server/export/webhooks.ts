@@ -235,6 +235,12 @@ export class WebhookDelivery {
     const timestamp = Math.floor(Date.now() / 1000);
     const abort = new AbortController();
     worker.abort = abort;
+    // One timer per request, cleared when it ends (AbortSignal.timeout's would linger for the full time).
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, this.requestTimeoutMs);
     try {
       const response = await fetch(hook.url, {
         method: "POST",
@@ -248,7 +254,7 @@ export class WebhookDelivery {
         body,
         // A redirect is not an acknowledgement: the receiver's final URL belongs in the webhook.
         redirect: "manual",
-        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(this.requestTimeoutMs)]),
+        signal: abort.signal,
       });
       const answer = await readSome(response, response.ok ? MAX_ANSWER_BYTES : ERROR_BODY_BYTES);
       if (response.ok) return undefined;
@@ -256,8 +262,10 @@ export class WebhookDelivery {
       if (response.type === "opaqueredirect") return "a redirect (not an acknowledgement: use the final URL)";
       return `HTTP ${response.status}${answer ? `: ${answer}` : ""}`;
     } catch (e) {
-      return describeFailure(e, this.requestTimeoutMs);
+      if (timedOut) return `no answer within ${this.requestTimeoutMs} ms`;
+      return describeFailure(e);
     } finally {
+      clearTimeout(deadline);
       worker.abort = undefined;
     }
   }
@@ -283,9 +291,8 @@ async function readSome(response: Response, max: number): Promise<string> {
   return Buffer.concat(chunks).subarray(0, Math.min(size, ERROR_BODY_BYTES)).toString("utf8").replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
 }
 
-function describeFailure(e: unknown, timeoutMs: number): string {
+function describeFailure(e: unknown): string {
   const error = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (error.name === "TimeoutError") return `no answer within ${timeoutMs} ms`;
   if (error.name === "AbortError") return "aborted";
   const cause = error.cause?.code ?? error.cause?.message;
   return cause ? `cannot connect: ${cause}` : (error.message ?? String(e));
