@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 
-const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity"] as const;
+const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity", "webhook-delivery"] as const;
 type Name = (typeof BENCHMARKS)[number];
 /** Node flags a benchmark needs (sim-capacity collects garbage before it measures). */
 const NODE_FLAGS: Partial<Record<Name, string[]>> = { "sim-capacity": ["--expose-gc"] };
@@ -109,6 +109,12 @@ for (const run of runs) {
       rows.push([`mqtt ${at} signed round trips`, `${c.signedPerSec.toLocaleString("en-US")} rt/s`, "", ""]);
       rows.push([`mqtt ${at} signed/unsigned`, c.ratio.toFixed(2), `>= ${r.goal}`, goalText(c.ratio >= r.goal)]);
       rows.push([`mqtt ${at} signed latency`, `p50 ${c.signedP50Ms.toFixed(1)} ms, p99 ${c.signedP99Ms.toFixed(1)} ms`, "", ""]);
+    }
+  } else if (run.name === "webhook-delivery") {
+    for (const b of r.results) {
+      rows.push([`webhook batch ${b.batch} delivered`, `${b.webhookPerSec.toLocaleString("en-US")} events/s`, "", ""]);
+      rows.push([`webhook batch ${b.batch} bare POST loop`, `${b.barePerSec.toLocaleString("en-US")} events/s`, "", ""]);
+      rows.push([`webhook batch ${b.batch} webhook/bare`, b.ratio.toFixed(2), "", ""]);
     }
   } else if (run.name === "sim-capacity") {
     rows.push(["sim devices online", `${r.online} of ${r.devices} in ${r.onlineSeconds.toFixed(1)} s`, `${r.devices}`, goalText(r.allOnline)]);

@@ -131,6 +131,8 @@ export const ERROR_CODES = {
     "demo-timeout",
     "moddable-missing",
   ],
+  /** Outgoing webhooks (docs/events.md). */
+  webhook: ["url-invalid", "secret-missing", "secret-invalid", "filter-invalid", "too-many-webhooks", "webhook-unknown"],
   /** SUIT update manifests (docs/suit.md). */
   suit: [
     "suit-not-envelope",

@@ -51,7 +51,7 @@ test("the core runs without HTTP: it ingests, keeps state and relays a command; 
   const app = createFleetHttpApi(api);
   t.deepEqual(
     app.routes().map((r) => `${r.method} ${r.path}`),
-    ["GET /api/devices", "POST /api/devices", "GET /api/devices/:id", "GET /api/events", "POST /api/commands"],
+    ["GET /api/devices", "POST /api/devices", "GET /api/devices/:id", "GET /api/events", "GET /api/events/stream", "POST /api/commands"],
   );
   const list = await app.fetch(new Request("http://api/api/devices"));
   t.is(list.status, 200);

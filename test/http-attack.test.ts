@@ -60,7 +60,7 @@ function attack(host: string, port: number, parts: (string | Buffer | number)[],
   });
 }
 
-const ROUTES = ["/api/devices", "/api/devices/thermo-1", "/api/events?limit=5", "/api/commands", "/api/nothing", "/%zz"];
+const ROUTES = ["/api/devices", "/api/devices/thermo-1", "/api/events?limit=5", "/api/events/stream", "/api/commands", "/api/nothing", "/%zz"];
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
 
 function requestsFor(method: string, path: string): { name: string; parts: (string | Buffer | number)[]; abort?: boolean; holdMs?: number }[] {

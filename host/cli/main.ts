@@ -28,6 +28,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   events: () => import("./commands/events"),
   demo: () => import("./commands/demo"),
   update: () => import("./commands/update"),
+  webhook: () => import("./commands/webhook"),
 };
 
 const HELP_FLAGS = new Set(["--help", "-h"]);

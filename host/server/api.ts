@@ -5,6 +5,7 @@
 import type { CoseKey } from "../../sdk/cose/key";
 import type { CommandReply } from "../client/results";
 import type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
+import type { EventSignal } from "./export/event-signal";
 
 export type { CommandReply } from "../client/results";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -35,6 +36,8 @@ export interface FleetApi {
   registerDevice(id: string, publicKey: CoseKey): KeyChange;
   /** Security events, device and server, by filter. */
   events(filter?: EventFilter): EventRow[];
+  /** Raised after new security events were stored (listeners read them with events()). */
+  readonly newEvents: EventSignal;
   /**
    * Relays a command signed by its sender and waits for the device's result, verified with its key.
    * Fails with no-result (timeout), unknown-device, command-mismatch, server-busy, server-stopped.

@@ -51,6 +51,8 @@ import { checkTopicLevel, connectMqtt, endMqtt, kindOfTopic, PUBLICATION_PACKET_
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
+import { EventSignal } from "./export/event-signal";
+import { WebhookDelivery, type WebhookDeliveryOptions } from "./export/webhooks";
 import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
 import type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 
@@ -97,6 +99,8 @@ export interface FleetServerOptions {
   /** Connects of one device's boot within this window that make a session-takeover event (default 3 in 60 s). */
   takeoverConnects?: number;
   takeoverWindowMs?: number;
+  /** Retry and timeout settings of webhook delivery (export/webhooks.ts); webhooks live in the database. */
+  webhooks?: WebhookDeliveryOptions;
 }
 
 export type Activity =
@@ -161,6 +165,9 @@ export class FleetServer implements FleetApi {
   private queued: Activity[] | undefined;
   /** Duplicates dropped (QoS 1 redeliveries, retained messages seen again). */
   duplicates = 0;
+  /** Raised after security events were stored (and committed): the exports read them then. */
+  readonly newEvents = new EventSignal();
+  private webhooks: WebhookDelivery | undefined;
 
   private constructor(options: FleetServerOptions) {
     this.options = options;
@@ -220,6 +227,7 @@ export class FleetServer implements FleetApi {
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
+    this.webhooks = new WebhookDelivery(this.store, this.newEvents, { log: (line) => this.log(line), ...this.options.webhooks });
   }
 
   async stop(): Promise<void> {
@@ -227,6 +235,7 @@ export class FleetServer implements FleetApi {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     this.router.cancelAll(new GatehouseError("server-stopped", "the server is stopping"));
+    await this.webhooks?.stop();
     // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
     // the handler returns, so each must be stored.
     if (this.mqtt) await endMqtt(this.mqtt);
@@ -390,6 +399,7 @@ export class FleetServer implements FleetApi {
       return;
     }
     try {
+      if (activity.type === "event") this.newEvents.raise();
       this.options.onActivity?.(activity);
     } catch (e) {
       this.log(`onActivity failed: ${(e as Error).message}`);

@@ -6,6 +6,9 @@
 //   POST /api/devices     {id, key}       register a public COSE_Key (base64): 201 new, 200 same key, 409 other key
 //   GET  /api/events?device=&after=&limit=  {events: [...], lastId}  (after: ids above it, oldest first;
 //                                         without: the latest `limit`, default 100, at most 1000)
+//   GET  /api/events/stream?format=&after=&device=&follow=
+//                                         the events as JSON lines, OCSF or Gatehouse rows, optionally
+//                                         kept open for new ones (export/event-stream.ts)
 //   POST /api/commands    {message, device, door, timeoutMs?}
 //                                         relay a signed command (base64 COSE_Sign1); 200 with the reply
 //                                         (ok true or false), 504 no-result, 404 unknown device
@@ -24,6 +27,7 @@ import type { Json } from "../client/json-view";
 import type { FleetApi } from "./api";
 import { HttpApp, HttpError, json, readJson } from "./http-app";
 import { MAX_EVENT_LIMIT } from "./store";
+import { streamEvents } from "./export/event-stream";
 
 function invalid(message: string): never {
   throw new HttpError(400, "invalid-input", message);
@@ -96,6 +100,8 @@ export function createFleetHttpApi(fleet: FleetApi, options: { log?: (line: stri
     const lastId = events.length > 0 ? events[events.length - 1].id : (afterId ?? null);
     return json({ events: events as unknown as Json, lastId });
   });
+
+  app.get("/api/events/stream", (c) => streamEvents(fleet, c.url.searchParams));
 
   app.post("/api/commands", async (c) => {
     const body = await readJson(c.request);

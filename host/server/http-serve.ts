@@ -2,8 +2,8 @@
 // Everything about connections lives here, and nothing about routes: a bounded number of connections,
 // header and request time limits, a 400 for bytes that are not HTTP, and a connection closed after an
 // answer when the request's body was not read to its end (it may never end: the body is not drained).
-// Answers are sent whole; a streaming answer (server-sent events for a dashboard) would be added here,
-// not in the app.
+// Answers are sent whole, except those of a streaming media type (JSON lines, server-sent events), which
+// are piped as the app's body produces them, with backpressure, and cancelled when the client goes.
 //
 //   const served = await serveHttp(app, { host: "127.0.0.1", port: 0 });   // served.url
 //   await served.close();
@@ -28,6 +28,36 @@ export interface ServedHttp {
 }
 
 const NO_BODY = new Set(["GET", "HEAD"]);
+
+/** Media types whose answers are written as they are produced rather than whole. */
+const STREAMING_TYPES = new Set(["application/x-ndjson", "text/event-stream"]);
+
+function isStreaming(response: Response): boolean {
+  const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  return response.body !== null && STREAMING_TYPES.has(type);
+}
+
+/** Writes a streaming body: one chunk at a time, waiting for the socket to drain; cancels it when the client goes. */
+async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = body.getReader();
+  const gone = (): void => {
+    reader.cancel().catch(() => {});
+  };
+  res.once("close", gone);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      if (!res.write(value)) await new Promise<void>((resolve) => {
+        res.once("drain", resolve);
+        res.once("close", resolve);
+      });
+    }
+  } finally {
+    res.off("close", gone);
+    if (!res.destroyed) res.end();
+  }
+}
 
 function toRequest(req: IncomingMessage): Request {
   const headers = new Headers();
@@ -66,6 +96,13 @@ async function answer(app: FetchHandler, req: IncomingMessage, res: ServerRespon
   if (!req.complete) {
     headers.connection = "close";
     res.once("finish", () => socket.destroy());
+  }
+  if (isStreaming(response)) {
+    res.writeHead(response.status, headers);
+    // Headers go out now: a following client sees the stream is open before the first chunk.
+    res.flushHeaders();
+    await pipeBody(response.body as ReadableStream<Uint8Array>, res);
+    return;
   }
   const body = response.body ? Buffer.from(await response.arrayBuffer()) : undefined;
   if (body) headers["content-length"] = String(body.length);

@@ -12,11 +12,14 @@
 //                    so a restart does not ingest retained births (or redelivered messages) again
 //   streams          per device, which indices of its publication stream arrived (gaps.ts, as JSON), so
 //                    a restart neither forgets a gap nor invents one
+//   webhooks         outgoing webhooks and their delivery cursors (export/webhook-schema.ts; the cursor over
+//                    security_events is the outbox, so no event is copied and none can be lost)
 
 import Database from "better-sqlite3";
 import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
 import { toHex } from "../../sdk/bytes";
 import type { Json } from "../client/json-view";
+import { WEBHOOK_SCHEMA } from "./export/webhook-schema";
 
 export interface DeviceRow {
   id: string;
@@ -181,6 +184,8 @@ CREATE TABLE IF NOT EXISTS replay (
   seen INTEGER NOT NULL,
   PRIMARY KEY (device, kind)
 ) STRICT;
+
+${WEBHOOK_SCHEMA}
 `;
 
 const ONLINE = "CASE WHEN session IS NOT NULL AND (death_session IS NULL OR session > death_session) THEN 1 ELSE 0 END";
@@ -201,7 +206,7 @@ interface DeviceDbRow {
   registered_at: number;
 }
 
-interface EventDbRow {
+export interface EventDbRow {
   id: number;
   received_at: number;
   device: string;
@@ -254,7 +259,7 @@ function deviceRow(r: DeviceDbRow): DeviceRow {
   };
 }
 
-function eventRow(r: EventDbRow): EventRow {
+export function eventRow(r: EventDbRow): EventRow {
   return {
     id: r.id,
     receivedAt: r.received_at,

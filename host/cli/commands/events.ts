@@ -7,7 +7,7 @@ import { printable } from "./server";
 export const name = "events";
 export const summary = "Show devices' security events, from a fleet server or live from the broker";
 export const usage = `Usage: gatehouse events (--broker URL | --server URL) [--device ID] [--follow] [--identities DIR]
-                        [--limit N]
+                        [--limit N] [--format table|ocsf|gatehouse] [--after ID]
 
 Prints security events as a table: time, device, code, principal (the signer's kid in hex), door,
 operation, events suppressed by the device's rate limit before this one.
@@ -26,6 +26,11 @@ Options:
   --follow           keep printing new events until interrupted
   --identities DIR   verify events from the broker with the devices' public keys
   --limit N          with --server: how many past events to show (1 to 1000, default 50)
+  --format F         table (default), or with --server one JSON object per line: ocsf (OCSF 1.6.0
+                     API Activity events, for a SIEM; docs/events.md) or gatehouse (the server's rows).
+                     Read from the server's GET /api/events/stream; --follow keeps streaming.
+  --after ID         with --server: start after event ID instead of the latest --limit (0: every
+                     event; an OCSF event's id is its metadata.uid)
   -h, --help         show this help
 `;
 
@@ -104,6 +109,8 @@ export async function run(argv: string[]): Promise<number> {
       follow: { type: "boolean" },
       identities: { type: "string" },
       limit: { type: "string" },
+      format: { type: "string" },
+      after: { type: "string" },
     },
   });
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
@@ -111,8 +118,16 @@ export async function run(argv: string[]): Promise<number> {
   if (values.identities !== undefined && values.broker === undefined) usageError("--identities goes with --broker (the server verifies with its own registry)");
   const limitText = values.limit ?? "50";
   if (!/^\d{1,4}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 1000) usageError("--limit must be 1 to 1000");
+  const format = values.format ?? "table";
+  if (format !== "table" && format !== "ocsf" && format !== "gatehouse") usageError("--format must be table, ocsf or gatehouse");
+  if (format !== "table" && values.server === undefined) usageError(`--format ${format} goes with --server (the server's record has the ids and times it needs)`);
+  if (values.after !== undefined && (values.server === undefined || format === "table")) usageError("--after goes with --server and --format ocsf or gatehouse");
+  if (values.after !== undefined && values.limit !== undefined) usageError("give --after or --limit, not both");
+  const after = values.after;
+  if (after !== undefined && (!/^\d{1,16}$/.test(after) || !Number.isSafeInteger(Number(after)))) usageError("--after must be an event id (an integer, 0 or more)");
   const { checkTopicLevel } = await import("../../client/mqtt");
   if (values.device !== undefined) checkTopicLevel(values.device, "--device");
+  if (format !== "table") return streamLines(values.server as string, format, values.device, after === undefined ? { limit: Number(limitText) } : { after: Number(after) }, values.follow === true);
   return values.server !== undefined
     ? fromServer(values.server, values.device, Number(limitText), values.follow === true)
     : fromBroker(required(values.broker, "--broker"), values.device, values.identities, values.follow === true);
@@ -144,6 +159,26 @@ async function fromServer(server: string, device: string | undefined, limit: num
     if (next.events.length > 0) printTable(next.events.map(fromApi), "source", STREAM_WIDTHS, false);
     lastId = next.lastId ?? lastId;
   }
+  return 0;
+}
+
+/** --format ocsf|gatehouse: the server's event stream, one JSON object per line on standard output. */
+async function streamLines(server: string, format: "ocsf" | "gatehouse", device: string | undefined, start: { after: number } | { limit: number }, follow: boolean): Promise<number> {
+  const { readEventStream } = await import("../../client/event-stream");
+  let after: number;
+  if ("after" in start) after = start.after;
+  else {
+    // The latest `limit` events: start just before the oldest of them.
+    const { apiRequest } = await import("../../client/api");
+    const params = new URLSearchParams({ limit: String(start.limit) });
+    if (device !== undefined) params.set("device", device);
+    const latest = (await apiRequest(server, "GET", `/api/events?${params}`)) as { events?: ApiEvent[]; lastId?: number | null };
+    if (!Array.isArray(latest.events)) fail("server-error", "the server's answer has no events");
+    after = latest.events.length > 0 ? latest.events[0].id - 1 : (latest.lastId ?? 0);
+  }
+  const abort = new AbortController();
+  void stopSignal().then(() => abort.abort());
+  await readEventStream(server, { format, after, device, follow, signal: abort.signal }, (line) => out(line));
   return 0;
 }
 

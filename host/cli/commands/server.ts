@@ -30,7 +30,11 @@ Options:
   -h, --help         show this help
 
 API: GET /api/devices, GET /api/devices/:id, GET /api/events?device=&after=&limit=,
+     GET /api/events/stream?format=ocsf|gatehouse&after=&device=&follow=true (JSON lines),
      POST /api/devices {id, key: base64 COSE_Key}, POST /api/commands {message: base64, device, door}
+
+Webhooks added with 'gatehouse webhook add --db FILE' get every security event, signed, at least once
+and in order (docs/events.md); failed deliveries are logged and retried.
 `;
 
 /** "HOST:PORT", "[v6]:PORT" or ":PORT" (loopback). */
