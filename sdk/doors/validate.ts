@@ -5,7 +5,8 @@
 import { fail } from "../errors";
 import type { FieldType, ValueType } from "./types";
 
-const patterns = new WeakMap<object, RegExp>();
+/** Made on first use: a WeakMap made at load time would be read-only in a preloaded Moddable module. */
+let patterns: WeakMap<object, RegExp> | undefined;
 
 function refuse(path: string, reason: string, message: string): never {
   return fail("invalid-args", `${path}: ${message}`, { path, reason });
@@ -57,7 +58,7 @@ function checkString(type: Extract<ValueType, { kind: "string" }>, value: unknow
     refuse(path, "length", `${value.length} characters is outside [${type.minLength ?? 0}, ${type.maxLength}]`);
   }
   if (type.pattern !== undefined) {
-    let regexp = patterns.get(type);
+    let regexp = (patterns ??= new WeakMap()).get(type);
     if (!regexp) {
       regexp = new RegExp(`^(?:${type.pattern})$`);
       patterns.set(type, regexp);
