@@ -12,7 +12,7 @@
 // counted (`settings.faults`), never published as a reading.
 
 import { GatehouseError, type ClockPort, type Device, type Infer, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import { LightSensor, Thermometer, type BoardProvider, type LightSensorOptions, type ThermometerOptions } from "../drivers";
+import { LightSensor, Thermometer, type BoardProvider, type LightSensorOptions, type ThermometerOptions } from "gatehouse/boards";
 import { environmentDoor, MAX_BATCH, SENSOR_RANGE, type READING } from "./doors";
 
 export type Reading = Infer<typeof READING>;

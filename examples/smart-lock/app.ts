@@ -14,7 +14,7 @@
 // the door, like an operator: the relock is an allowed attempt by the local principal).
 
 import { BoundedStorage, GatehouseError, type ClockPort, type CryptoPort, type Device, type LocalDoor, type StoragePort, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import { DoorContact, LockActuator, type BoardProvider } from "../drivers";
+import { DoorContact, LockActuator, type BoardProvider } from "gatehouse/boards";
 import { AccessCodes } from "./codes";
 import { lockDoor } from "./doors";
 import { Lockout, type LockoutOptions } from "./lockout";

@@ -12,7 +12,7 @@
 // switches the heater off: a thermostat that cannot measure must not heat.
 
 import { GatehouseError, type Device, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import type { BoardProvider } from "../drivers";
+import type { BoardProvider } from "gatehouse/boards";
 import { openThermostatHardware, type HeaterSettings, type ThermostatHardware, type ThermometerSettings } from "./board";
 import { relayDoor, SENSOR_RANGE, setpointDoor, TARGET_RANGE, temperatureDoor } from "./doors";
 

@@ -3,7 +3,7 @@
 // touches hardware only through what this returns; the board (an ESP32 provider on the device, the
 // simulated provider in the host simulator and on lin) decides which GPIOs those are. Device code.
 
-import { Relay, Thermometer, type BoardProvider, type RelayOptions, type ThermometerOptions } from "../drivers";
+import { Relay, Thermometer, type BoardProvider, type RelayOptions, type ThermometerOptions } from "gatehouse/boards";
 
 /** How the thermometer is built: sensor kind and calibration (the pin comes from the board). */
 export type ThermometerSettings = Omit<ThermometerOptions, "io" | "pin">;
