@@ -1,42 +1,33 @@
-// The boards as Moddable sees them. For each board, mcconfig configures the board check app
-// (test/boards/check) for that board's platform, without building it (no ESP-IDF here: ESP32 firmware
-// cannot be linked), and this test checks what Moddable's manifest machinery made of boards/manifest.json:
-// which module became "gatehouse/boards/board". Then it type-checks every Gatehouse module of that build
-// with the tsconfig mcconfig generated (Moddable's own typings from $MODDABLE/typings, its paths map,
-// target es2025) made strict, one tsconfig per board: a board whose IO classes do not fit the board contract,
-// or a driver that misuses an ECMA-419 class, fails here. A deliberately wrong board must fail too.
-//
-// Needs the Moddable SDK: MODDABLE, or the workspace's ../shared/moddable/setup (as .ci/run uses it).
+// Boards and examples as Moddable sees them, for every board: mcconfig configures an app for the board's
+// platform without building it (no ESP-IDF here: ESP32 firmware cannot be linked), and this test checks
+// what Moddable's manifest machinery made of boards/manifest.json (which module became
+// "gatehouse/boards/board"), then type-checks every Gatehouse module of that build with the tsconfig
+// mcconfig generated (Moddable's own typings from $MODDABLE/typings, its paths map, target es2025), strict.
+// The apps: the board check (test/boards/check) and each example's own manifest (its Moddable entry,
+// examples/<name>/main.ts, the shared entry ports/moddable/app.ts, the app). A board whose IO classes do
+// not fit the board contract, a driver that misuses an ECMA-419 class, or an entry that calls an API in a
+// shape Moddable does not have fails here; a deliberately wrong board must fail too.
 import test from "ava";
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { execFile } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { moddableSdk, repoRoot as root } from "./support/moddable";
 
 const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "..");
-const work = join(root, ".tmp", "boards-moddable");
-const manifest = join(root, "test", "boards", "check", "manifest.json");
+const work = join(root, "build", "device", "typecheck");
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-
-function moddable(): string {
-  if (process.env.MODDABLE) return process.env.MODDABLE;
-  const setup = resolve(root, "..", "shared", "moddable", "setup");
-  if (!existsSync(setup)) throw new Error("the Moddable SDK is needed: set MODDABLE (see README.md, On the ESP32)");
-  return execFileSync(setup, { encoding: "utf8" }).trim().split("\n").at(-1) as string;
-}
-
-const MODDABLE = moddable();
+const MODDABLE = moddableSdk();
 const MCCONFIG = join(MODDABLE, "build", "bin", "lin", "release", "mcconfig");
 
-/** Runs mcconfig for `platform` (configure only); returns the build's folder (manifest_flat.json, modules/). */
-async function configure(platform: string, label = platform.replaceAll("/", "_")): Promise<{ folder: string; ok: boolean; output: string }> {
+/** Runs mcconfig for `platform` on `manifest` (configure only); returns the build's folder (manifest_flat.json, modules/). */
+async function configure(manifest: string, platform: string, label: string): Promise<{ folder: string; ok: boolean; output: string }> {
   const out = join(work, label);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const env = { ...process.env, MODDABLE, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}` };
   try {
-    const { stdout, stderr } = await run(MCCONFIG, ["-p", platform, "-t", "build", "-o", out, manifest], { cwd: root, env });
+    const { stdout, stderr } = await run(MCCONFIG, ["-p", platform, "-t", "build", "-o", out, join(root, manifest)], { cwd: root, env });
     const flat = find(out, "manifest_flat.json");
     return { folder: flat ? dirname(flat) : out, ok: true, output: stdout + stderr };
   } catch (e) {
@@ -98,9 +89,11 @@ const BOARDS = [
   { platform: "lin", board: "boards/lin", name: "lin (the simulated board)" },
 ];
 
+const EXAMPLES = ["thermostat", "smart-lock", "sensor-node"];
+
 for (const { platform, board, name } of BOARDS) {
   test(`-p ${platform} selects ${name}, and its modules type-check strictly against Moddable's typings`, async (t) => {
-    const build = await configure(platform);
+    const build = await configure("test/boards/check/manifest.json", platform, `check-${platform.replaceAll("/", "_")}`);
     t.true(build.ok, build.output);
     t.is(boardModule(build.folder), join(root, board));
     const files = ourTypeScript(build.folder);
@@ -111,8 +104,23 @@ for (const { platform, board, name } of BOARDS) {
   });
 }
 
+// Every example on every board the README names (plus lin), each from its own manifest, as a user builds it.
+for (const { platform, board, name } of BOARDS.filter((b) => b.platform !== "esp32/esp32s3_cdc")) {
+  for (const example of EXAMPLES) {
+    test(`${example} for -p ${platform} (${name}): its entry, the shared device entry and the app type-check strictly against Moddable's typings`, async (t) => {
+      const build = await configure(`examples/${example}/manifest.json`, platform, `${example}-${platform.replaceAll("/", "_")}`);
+      t.true(build.ok, build.output);
+      t.is(boardModule(build.folder), join(root, board));
+      const files = ourTypeScript(build.folder);
+      for (const file of [`examples/${example}/main.ts`, `examples/${example}/app.ts`, "ports/moddable/app.ts", `${board}.ts`]) t.true(files.includes(join(root, file)), `${file} is compiled`);
+      const checked = await typeCheck(build.folder, example, files);
+      t.true(checked.ok, checked.output);
+    });
+  }
+}
+
 test("a board whose IO does not fit the contract fails the check (here: PWM, which cannot read, given as Analog)", async (t) => {
-  const build = await configure("esp32/moddable_two", "wrong-board");
+  const build = await configure("test/boards/check/manifest.json", "esp32/moddable_two", "wrong-board");
   t.true(build.ok, build.output);
   const wrong = join(build.folder, "wrong-board.ts");
   const contract = join(root, "boards", "provider");
@@ -133,9 +141,28 @@ test("a board whose IO does not fit the contract fails the check (here: PWM, whi
   t.log(checked.output.trim().split("\n")[0]);
 });
 
+test("an entry that gives the shared device entry the wrong shape fails the check (here: a board without pins)", async (t) => {
+  const build = await configure("examples/thermostat/manifest.json", "esp32", "wrong-entry");
+  t.true(build.ok, build.output);
+  const wrong = join(build.folder, "wrong-entry.ts");
+  writeFileSync(
+    wrong,
+    [
+      `import { startDevice } from "gatehouse/ports/moddable";`,
+      `import { installThermostat } from "${join(root, "examples", "thermostat", "app")}";`,
+      `startDevice({ name: "thermostat", firmware: "x", provider: { io: {} }, install: (c) => { installThermostat({ ...c }); } });`,
+      "",
+    ].join("\n"),
+  );
+  const checked = await typeCheck(build.folder, "wrong-entry", [wrong]);
+  t.false(checked.ok);
+  t.regex(checked.output, /wrong-entry\.ts.*error TS\d+/s);
+  t.log(checked.output.trim().split("\n")[0]);
+});
+
 test("a platform without a Gatehouse board fails the build with a message naming the supported ones", async (t) => {
   for (const platform of ["esp32/nodemcu", "esp32/esp32c3"]) {
-    const build = await configure(platform);
+    const build = await configure("examples/smart-lock/manifest.json", platform, `no-board-${platform.replaceAll("/", "_")}`);
     t.false(build.ok, platform);
     t.regex(build.output, /Gatehouse has no board for this ESP32 subplatform: build with -p esp32 \(ESP32-DevKitC\), esp32\/esp32s3/);
   }
