@@ -3,8 +3,8 @@
 // what Moddable's manifest machinery made of boards/manifest.json (which module became
 // "gatehouse/boards/board"), then type-checks every Gatehouse module of that build with the tsconfig
 // mcconfig generated (Moddable's own typings from $MODDABLE/typings, its paths map, target es2025), strict.
-// The apps: the board check (test/boards/check) and each example's own manifest (its Moddable entry,
-// examples/<name>/main.ts, the shared entry ports/moddable/app.ts, the app). A board whose IO classes do
+// The apps: the board check (test/boards/check), each example's own manifest (its Moddable entry,
+// examples/<name>/main.ts, the shared entry ports/moddable/app.ts, the app), and the suite's own builds. A board whose IO classes do
 // not fit the board contract, a driver that misuses an ECMA-419 class, or an entry that calls an API in a
 // shape Moddable does not have fails here; a deliberately wrong board must fail too.
 import test from "ava";
@@ -71,7 +71,9 @@ function ourTypeScript(folder: string): string[] {
 async function typeCheck(folder: string, name: string, files: string[]): Promise<{ ok: boolean; output: string }> {
   const config = join(folder, `gatehouse-${name}-tsconfig.json`);
   const base = join(folder, "modules", "tsconfig-base.json");
-  writeFileSync(config, JSON.stringify({ extends: base, compilerOptions: { strict: true, noEmit: true, skipLibCheck: false }, files }, null, 2));
+  // noCheck: false, because the suite's own builds skip mcconfig's per-file check (manifest_device.json,
+  // examples/manifest_examples.json): their code is checked here, once per build configuration.
+  writeFileSync(config, JSON.stringify({ extends: base, compilerOptions: { strict: true, noEmit: true, noCheck: false, skipLibCheck: false }, files }, null, 2));
   try {
     await run(process.execPath, [tsc, "-p", config], { cwd: root });
     return { ok: true, output: "" };
@@ -117,6 +119,21 @@ for (const { platform, board, name } of BOARDS.filter((b) => b.platform !== "esp
       t.true(checked.ok, checked.output);
     });
   }
+}
+
+// The suite's own apps are built with mcconfig's per-file type check off (noCheck: it type-checks a file's
+// whole import graph once per file, which doubled the suite's build time); this checks their TypeScript
+// once, strictly, as mcconfig would have: the test app (conformance, ports, e2e and bench modes) and the
+// examples as the suite wraps them (test/device/examples: the example, an ESP32's memory, a memory watch).
+for (const app of ["test/device/app", ...EXAMPLES.map((e) => `test/device/examples/${e}`)]) {
+  test(`the suite's build of ${app} for -p lin type-checks strictly against Moddable's typings`, async (t) => {
+    const build = await configure(`${app}/manifest.json`, "lin", `suite-${app.replaceAll("/", "_")}`);
+    t.true(build.ok, build.output);
+    const files = ourTypeScript(build.folder).filter((f) => !f.includes("/node_modules/"));
+    t.true(files.length > 30, files.join(", "));
+    const checked = await typeCheck(build.folder, "suite", files);
+    t.true(checked.ok, checked.output);
+  });
 }
 
 test("a board whose IO does not fit the contract fails the check (here: PWM, which cannot read, given as Analog)", async (t) => {

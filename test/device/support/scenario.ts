@@ -1,5 +1,5 @@
 // The device end to end, shared by every device that runs against mosquitto in the suite: the test app
-// (e2e.test.ts, memory.test.ts) and the three examples (thermostat, smart-lock, sensor-node). A device on
+// (e2e.test.ts) and the three examples (thermostat, smart-lock, sensor-node, on an ESP32's memory). A device on
 // XS 17 with the Moddable ports, a real mosquitto, the fleet server, and an operator on MQTT.js that signs
 // commands with the SDK and verifies every publication with the device's public key. deviceScenario
 // registers the checks every device must pass; each test file adds its own. Every wait is bounded and
@@ -10,7 +10,7 @@ import { connect, type MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
 import { toHex } from "../../../sdk/bytes";
 import { encode, utf8 } from "../../../sdk/cbor/encode";
-import type { CborMap, CborValue } from "../../../sdk/cbor/types";
+import { CborTag, type CborMap, type CborValue } from "../../../sdk/cbor/types";
 import { signCommand } from "../../../sdk/command/sender";
 import { encodeKey, publicKey, type CoseKey } from "../../../sdk/cose/key";
 import { verifyPublication, type PublicationKind } from "../../../sdk/session/messages";
@@ -299,6 +299,21 @@ export function deviceScenario(world: () => World, spec: ScenarioSpec): void {
     const event = await until("the bad-signature event at the fleet server", () => w.server.events({ device: w.id, limit: 1000 }).find((e) => e.code === "bad-signature" && e.source === "device"), 20_000);
     t.false(event.allowed);
     await checkState(t, w, "after the forged command");
+  });
+
+  test.serial("an unsigned envelope nested as deep as the decode limit allows is refused before any signature check, and the device goes on", async (t) => {
+    const w = world();
+    for (const [levels, code] of [
+      [5, "alg-missing"], // the deepest the command limits take (depth 8, counting the tag, the array and the header map)
+      [6, "cbor-too-deep"],
+    ] as const) {
+      let nested: CborValue = 0;
+      for (let i = 0; i < levels; i++) nested = [nested];
+      const envelope = encode(new CborTag(18, [new Uint8Array(0), new Map([[4, nested]]), new Uint8Array(8), new Uint8Array(64)]));
+      const result = await w.operator.result(w.operator.publish(spec.state.door, envelope));
+      t.is(result.get("code"), code, `${levels} nested arrays`);
+    }
+    await checkState(t, w, "after the unsigned envelopes");
   });
 
   test.serial("a replayed command, recorded and sent again after a newer one, gets its first result and is not executed again; a duplicate event reaches the fleet server", async (t) => {
