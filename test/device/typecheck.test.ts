@@ -4,9 +4,9 @@
 // "gatehouse/boards/board"), then type-checks every Gatehouse module of that build with the tsconfig
 // mcconfig generated (Moddable's own typings from $MODDABLE/typings, its paths map, target es2025), strict.
 // The apps: the board check (test/boards/check), each example's own manifest (its Moddable entry,
-// examples/<name>/main.ts, the shared entry ports/moddable/app.ts, the app), and the suite's own builds. A board whose IO classes do
-// not fit the board contract, a driver that misuses an ECMA-419 class, or an entry that calls an API in a
-// shape Moddable does not have fails here; a deliberately wrong board must fail too.
+// examples/<name>/main.ts, the shared entry ports/moddable/app.ts, the app), and the suite's own builds.
+// A board whose IO classes do not fit the board contract, a driver that misuses an ECMA-419 class, or an
+// entry that calls an API in a shape Moddable does not have fails here; deliberately wrong ones must fail.
 import test from "ava";
 import { execFile } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
