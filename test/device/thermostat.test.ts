@@ -61,5 +61,5 @@ test.serial("on an ESP32's memory: no memory full, no stack overflow; peak chunk
   t.true(figures.chunks > 0 && figures.chunks < 78848, figures.text);
   t.true(figures.stackSlots > 0 && figures.stackSlots < 512, figures.text);
   t.deepEqual(xsFailures(w.app.output), []);
-  t.log(`thermostat on the ESP32-shaped heap (lin, 64-bit: chunks take about twice an ESP32's bytes): ${figures.text}`);
+  t.log(`thermostat on the ESP32-shaped heap (lin is 64-bit: its chunks hold 8-byte pointers, an ESP32's 4): ${figures.text}`);
 });
