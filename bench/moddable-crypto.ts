@@ -26,7 +26,7 @@ function bytesUnder(dir: string, suffix: string): number {
 }
 
 const key = generateDeviceKey("bench-device");
-const app = await buildApp("app");
+const app = await buildApp("test/device/app");
 const run = await runApp(app.mcso, appEnv({ GATEHOUSE_MODE: "bench", GATEHOUSE_DEVICE_KEY: toHex(encodeKey(key, true)) }), { cwd: deviceFolder("bench", { fresh: true }), timeoutMs: 120_000 });
 const device = run.reports.find((r) => r.kind === "bench");
 if (!device) throw new Error(`the app reported no figures (exit ${run.exit.code}):\n${run.output.slice(-10).join("\n")}`);

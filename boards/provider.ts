@@ -6,7 +6,7 @@
 //
 // Types only: nothing here runs. The shapes are the ones ECMA-419 defines and Moddable's
 // $MODDABLE/typings/embedded_io declares, trimmed to what the apps call, so Moddable's classes satisfy them
-// (the ESP32 boards are checked against those typings in test/boards-moddable.test.ts) and so does the
+// (the ESP32 boards are checked against those typings in test/device/typecheck.test.ts) and so does the
 // simulated provider (boards/simulated/provider.ts).
 
 /** An open ECMA-419 Digital pin. */

@@ -76,6 +76,8 @@ export const ERROR_CODES = {
     "door-invalid",
     "unknown-event",
     "config-invalid",
+    "config-missing",
+    "identity-missing",
     "sequence-exhausted",
     "storage-corrupt",
     "storage-io",

@@ -1,5 +1,5 @@
-// The boards and the new examples are device code: they must type-check without Node's types (no Buffer,
-// no node: modules, no DOM), as examples/thermostat does in architecture.test.ts. Each folder's tsconfig
+// The boards and the examples are device code: they must type-check without Node's types (no Buffer,
+// no node: modules, no DOM), as ports/moddable does in architecture.test.ts. Each folder's tsconfig
 // names the device-side declarations it may use (XS's TextEncoder, the Moddable runtime modules).
 import test from "ava";
 import { execFile } from "node:child_process";
@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "..");
 const tsc = resolve(root, "node_modules/typescript/bin/tsc");
 
-for (const config of ["boards/tsconfig.json", "examples/smart-lock/tsconfig.json", "examples/sensor-node/tsconfig.json"]) {
+for (const config of ["boards/tsconfig.json", "examples/tsconfig.json"]) {
   test(`device code type-checks without Node's types: ${config}`, async (t) => {
     await t.notThrowsAsync(run(process.execPath, [tsc, "-p", config], { cwd: root }));
   });

@@ -2,7 +2,7 @@
 // modules use it, declared for THIS REPO's type check only (tsc -p tsconfig.json, without Moddable), the
 // way ports/moddable/types declares the Moddable runtime modules. A Moddable build never lists this file:
 // mcconfig types the specifier from $(MODDABLE)/typings/embedded_provider/builtin.d.ts, and
-// test/boards-moddable.test.ts type-checks every ESP32 board against those typings, strictly.
+// test/device/typecheck.test.ts type-checks every ESP32 board against those typings, strictly.
 
 declare module "embedded:provider/builtin" {
   const builtin: {

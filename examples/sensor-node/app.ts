@@ -12,9 +12,7 @@
 // counted (`settings.faults`), never published as a reading.
 
 import { GatehouseError, type ClockPort, type Device, type Infer, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import { LightSensor, type LightSensorOptions } from "gatehouse/boards/drivers/light";
-import { Thermometer, type ThermometerOptions } from "gatehouse/boards/drivers/thermometer";
-import type { BoardProvider } from "gatehouse/boards/provider";
+import { LightSensor, Thermometer, type BoardProvider, type LightSensorOptions, type ThermometerOptions } from "gatehouse/boards";
 import { environmentDoor, MAX_BATCH, SENSOR_RANGE, type READING } from "./doors";
 
 export type Reading = Infer<typeof READING>;
@@ -81,6 +79,8 @@ export function installSensorNode(options: SensorNodeOptions): SensorNode {
       },
       settings: () => ({ batchSize, sampleEveryMs, faults }),
     },
+    write: {},
+    invoke: {},
   });
 
   function sample(): void {

@@ -4,7 +4,7 @@
 //
 //   const lock = installSmartLock({ device, provider: board, clock, timers, crypto, storage });
 //
-// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (events.recordAllowed): then every attempt on the door,
+// Build the lock's Device with SMART_LOCK_DEVICE_OPTIONS (recordAllowed): then every attempt on the door,
 // allowed or refused, leaves the device as a signed security event, and so does each lockout (the attempt
 // that starts it is refused with code `lockout`). A lockout is also published as a `lockout` telemetry
 // event, which the security events' rate limit cannot hold back.
@@ -14,8 +14,7 @@
 // the door, like an operator: the relock is an allowed attempt by the local principal).
 
 import { BoundedStorage, GatehouseError, type ClockPort, type CryptoPort, type Device, type LocalDoor, type StoragePort, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import { DoorContact, LockActuator } from "gatehouse/boards/drivers/lock";
-import type { BoardProvider } from "gatehouse/boards/provider";
+import { DoorContact, LockActuator, type BoardProvider } from "gatehouse/boards";
 import { AccessCodes } from "./codes";
 import { lockDoor } from "./doors";
 import { Lockout, type LockoutOptions } from "./lockout";
@@ -76,6 +75,7 @@ export function installSmartLock(options: SmartLockOptions): SmartLock {
       state: () => ({ locked: actuator.locked, doorClosed: contact.closed(), lockedOutSeconds: Math.ceil(lockout.remainingMs() / 1000) }),
       codes: () => codes.count,
     },
+    write: {},
     invoke: {
       unlock: ({ code }) => {
         lockout.check();

@@ -12,7 +12,7 @@
 // switches the heater off: a thermostat that cannot measure must not heat.
 
 import { GatehouseError, type Device, type LocalDoor, type TimerHandle, type TimerPort } from "gatehouse/sdk";
-import type { BoardProvider } from "gatehouse/boards/provider";
+import type { BoardProvider } from "gatehouse/boards";
 import { openThermostatHardware, type HeaterSettings, type ThermostatHardware, type ThermometerSettings } from "./board";
 import { relayDoor, SENSOR_RANGE, setpointDoor, TARGET_RANGE, temperatureDoor } from "./doors";
 
@@ -95,11 +95,14 @@ export function installThermostat(options: ThermostatOptions): Thermostat {
 
   const temperature = device.register(temperatureDoor, {
     read: { celsius: () => celsius ?? measure() },
+    write: {},
+    invoke: {},
   });
 
   const relay = device.register(relayDoor, {
     read: { on: () => heater.on },
     write: { on: (on) => heater.set(on) },
+    invoke: {},
   });
 
   const setpoint = device.register(setpointDoor, {
@@ -124,6 +127,7 @@ export function installThermostat(options: ThermostatOptions): Thermostat {
         control();
       },
     },
+    invoke: {},
   });
 
   /** Switches the relay (through its door, like anyone else) when the reading leaves the dead band. */

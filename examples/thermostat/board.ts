@@ -3,9 +3,7 @@
 // touches hardware only through what this returns; the board (an ESP32 provider on the device, the
 // simulated provider in the host simulator and on lin) decides which GPIOs those are. Device code.
 
-import { Relay, type RelayOptions } from "gatehouse/boards/drivers/relay";
-import { Thermometer, type ThermometerOptions } from "gatehouse/boards/drivers/thermometer";
-import type { BoardProvider } from "gatehouse/boards/provider";
+import { Relay, Thermometer, type BoardProvider, type RelayOptions, type ThermometerOptions } from "gatehouse/boards";
 
 /** How the thermometer is built: sensor kind and calibration (the pin comes from the board). */
 export type ThermometerSettings = Omit<ThermometerOptions, "io" | "pin">;

@@ -23,10 +23,12 @@ const COORDINATE_LENGTH = 32;
 const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
 const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
 
+// Made on first use: the root manifest preloads this module, and a WeakMap made at build time would be
+// read-only on the device (and a Digest or Curve cannot be made then: their constructors are native).
 let digest: Digest | undefined;
 let secp256r1: Curve | undefined;
-const verifiers = new WeakMap<CoseKey, ECDSA>();
-const privateScalars = new WeakMap<CoseKey, bigint>();
+let verifiers: WeakMap<CoseKey, ECDSA> | undefined;
+let privateScalars: WeakMap<CoseKey, bigint> | undefined;
 
 /** The bytes as an ArrayBuffer of exactly their length (no copy when the view spans its buffer). */
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
@@ -59,6 +61,7 @@ function onCurve(x: bigint, y: bigint): boolean {
 }
 
 function verifierFor(key: CoseKey): ECDSA {
+  verifiers ??= new WeakMap();
   let verifier = verifiers.get(key);
   if (verifier === undefined) {
     if (!onCurve(bytesToBigInt(key.x), bytesToBigInt(key.y!))) fail("key-invalid", "ES256 public key is not a point of P-256");
@@ -73,6 +76,7 @@ function verifierFor(key: CoseKey): ECDSA {
 }
 
 function privateScalar(key: CoseKey): bigint {
+  privateScalars ??= new WeakMap();
   let d = privateScalars.get(key);
   if (d === undefined) {
     if (key.d?.length !== COORDINATE_LENGTH) return fail("key-invalid", "not a private key (d must be 32 bytes)");

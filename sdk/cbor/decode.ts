@@ -14,8 +14,10 @@
 //   Object.defineProperty calls), and XS reads a closure variable as cheaply as a local. Nothing
 //   that decode calls runs caller code (options are read before the state is set), so one set of
 //   variables is enough; decode is not re-entrant through patched built-ins (Map.prototype.set).
+// - readValue reads nested items with a loop over an explicit stack of open containers (see Level), not
+//   by recursion: the JavaScript stack of a device is small, and XS aborts on overflowing it.
 // - readItem answers the common items (integers below 24, text) without further calls, and
-//   readMap reads short text keys itself: in XS a call costs about as much as the rest of the work
+//   readKey reads short text keys itself: in XS a call costs about as much as the rest of the work
 //   for a short string.
 // - Map keys are almost always ordered by their first byte (the head holds the type and the length
 //   of short text), so the byte-by-byte comparison runs only when the first bytes are equal.
@@ -112,11 +114,12 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): CborValue {
   sortedKeys = sorted;
   keepFloats = floats;
   try {
-    const value = readItem(0);
+    const value = readValue();
     if (pos !== end) fail("cbor-trailing-bytes", `${end - pos} bytes after the data item`);
     return value;
   } finally {
-    // Do not keep the caller's input alive until the next call.
+    // Do not keep the caller's input (or what was read of it, after an error) alive until the next call.
+    while (openKind !== NONE) dropLevel();
     input = EMPTY;
     view = EMPTY_VIEW;
   }
@@ -177,7 +180,193 @@ function runsPastEnd(length: number | bigint): never {
   return fail("cbor-truncated", `length ${length} runs past the end of the input`);
 }
 
-function readItem(depth: number): CborValue {
+/**
+ * Nested items are read by a loop over a stack of open containers, not by recursion: XS aborts the whole
+ * machine on a stack overflow, and a command's envelope is read before its signature is checked, so an
+ * unauthenticated sender chooses its nesting (up to the decode limit). On XS 17 one level of recursion
+ * took about 21 stack slots, so 8 levels came within 31 slots of overflowing an ESP32's 512-slot stack on
+ * a device busy connecting (measured on lin); now the stack is the same at any depth.
+ *
+ * The innermost open container lives in the module variables below (XS reads those as cheaply as locals,
+ * an object's properties cost more); the containers around it wait in `outer`, one Level each, made once
+ * and reused.
+ */
+interface Level {
+  kind: number;
+  array: CborValue[] | undefined;
+  map: CborMap | undefined;
+  tag: number | bigint;
+  at: number;
+  content: CborValue;
+  next: number;
+  count: number;
+  depth: number;
+  previousStart: number;
+  previousEnd: number;
+  key: CborKey;
+}
+
+const NONE = -1;
+const ARRAY = 0;
+const MAP = 1;
+const TAG = 2;
+/** What readItem returns for a container it opened (its items are read next). */
+const OPENED = Symbol("opened");
+
+/** NONE, or the kind of the innermost open container. */
+let openKind = NONE;
+let openArray: CborValue[] | undefined;
+let openMap: CborMap | undefined;
+/** A tag's number, the offset of its content (for bignum errors), and the content once read. */
+let openTag: number | bigint = 0;
+let openAt = 0;
+let openContent: CborValue;
+/** Items (map entries) read so far, and how many there are. */
+let openNext = 0;
+let openCount = 0;
+/** The container's depth; its items are read at this depth. */
+let openDepth = 0;
+/** Maps: where the previous key's encoding starts and ends (for the order check), and the key read last. */
+let openPreviousStart = -1;
+let openPreviousEnd = -1;
+let openKey: CborKey = 0;
+const outer: Level[] = [];
+let outerCount = 0;
+
+/** Makes a container of `kind` the innermost open one (the one before waits in `outer`). */
+function openLevel(kind: number, count: number, depth: number): void {
+  if (openKind !== NONE) {
+    let level = outer[outerCount];
+    if (level === undefined) {
+      level = { kind: NONE, array: undefined, map: undefined, tag: 0, at: 0, content: undefined, next: 0, count: 0, depth: 0, previousStart: -1, previousEnd: -1, key: 0 };
+      outer[outerCount] = level;
+    }
+    outerCount++;
+    level.kind = openKind;
+    level.array = openArray;
+    level.map = openMap;
+    level.tag = openTag;
+    level.at = openAt;
+    level.content = openContent;
+    level.next = openNext;
+    level.count = openCount;
+    level.depth = openDepth;
+    level.previousStart = openPreviousStart;
+    level.previousEnd = openPreviousEnd;
+    level.key = openKey;
+  }
+  openKind = kind;
+  openNext = 0;
+  openCount = count;
+  openDepth = depth;
+}
+
+/** Closes the innermost container; returns what it read (the array, the map, the tag or bignum). */
+function closeLevel(): CborValue {
+  const kind = openKind;
+  const value = kind === ARRAY ? openArray : kind === MAP ? openMap : openContent;
+  const tag = openTag;
+  const at = openAt;
+  dropLevel();
+  if (kind !== TAG) return value as CborValue;
+  if (tag === TAG_POSITIVE_BIGNUM || tag === TAG_NEGATIVE_BIGNUM) return bignum(tag, value as CborValue, at);
+  return new CborTag(tag, value as CborValue);
+}
+
+/** Closes the innermost container, letting go of what it read; the one around it becomes the innermost. */
+function dropLevel(): void {
+  if (outerCount === 0) {
+    openKind = NONE;
+    openNext = 0;
+    openCount = 0;
+    openArray = undefined;
+    openMap = undefined;
+    openContent = undefined;
+    return;
+  }
+  const level = outer[--outerCount];
+  openKind = level.kind;
+  openArray = level.array;
+  openMap = level.map;
+  openTag = level.tag;
+  openAt = level.at;
+  openContent = level.content;
+  openNext = level.next;
+  openCount = level.count;
+  openDepth = level.depth;
+  openPreviousStart = level.previousStart;
+  openPreviousEnd = level.previousEnd;
+  openKey = level.key;
+  level.array = undefined;
+  level.map = undefined;
+  level.content = undefined;
+}
+
+/** Reads one data item and everything in it, depth first. */
+function readValue(): CborValue {
+  let value = readItem(0);
+  for (;;) {
+    // A whole value goes into the innermost open container; a container it fills goes up in turn.
+    while (value !== OPENED) {
+      if (openKind === NONE) return value;
+      if (openKind === MAP) (openMap as CborMap).set(openKey, value);
+      else if (openKind === ARRAY) (openArray as CborValue[])[openNext] = value;
+      else openContent = value;
+      if (++openNext < openCount) break;
+      value = closeLevel();
+    }
+    // The next item of the innermost open container; for a map, its key first (written out here: in XS
+    // a call costs about as much as reading a short key).
+    if (openKind === MAP) {
+      const bytes = input;
+      const keyStart = pos;
+      // (Past the end of the input, readItem refuses the key as truncated.)
+      const initial = keyStart < end ? bytes[keyStart] : 0;
+      if (initial >= 0x60 && initial < 0x78) {
+        // Short text, the usual key, is read here as readItem reads it (MAJOR_TEXT), with the same
+        // checks in the same order, but without the call and the dispatch: a quarter of the cost.
+        if (++items > maxItems) fail("cbor-too-many-items", `more than ${maxItems} data items`);
+        const length = initial - 0x60;
+        pos = keyStart + 1;
+        if (length > end - pos) runsPastEnd(length);
+        if (length > maxStringLength) fail("cbor-string-too-long", `string of ${length} bytes exceeds the limit of ${maxStringLength}`);
+        const content = bytes.subarray(pos, (pos += length));
+        try {
+          openKey = (utf8Decoder ?? newUtf8Decoder()).decode(content);
+        } catch (e) {
+          if (utf8Decoder === undefined) throw e;
+          return fail("cbor-invalid-utf8", "text string is not valid UTF-8");
+        }
+      } else {
+        // Keys are integers of at most 64 bits or text, judged by the major type on the wire: a float
+        // 1.0 decodes to the same number as the integer 1 and would silently merge with it. (So a key
+        // is never a container: readItem returns it whole.)
+        if (initial >= 0x40 && (initial < 0x60 || initial >= 0x80)) fail("cbor-key-type", `map key at offset ${keyStart} is not an integer or text`);
+        openKey = readItem(openDepth) as CborKey;
+      }
+      if (sortedKeys) {
+        // Deterministic order is the bytewise order of the encoded keys: compare the input bytes.
+        // The first byte (major type, and the length of short text) usually decides.
+        if (openPreviousStart >= 0) {
+          let order = bytes[openPreviousStart] - bytes[keyStart];
+          // (Equal first bytes: compare from the second.)
+          if (order === 0) order = compareBytes(bytes, openPreviousStart + 1, openPreviousEnd, keyStart + 1, pos);
+          if (order >= 0) {
+            if (order === 0) fail("cbor-duplicate-key", `duplicate map key at offset ${keyStart}`);
+            fail("cbor-unsorted-keys", `map key at offset ${keyStart} is out of deterministic order`);
+          }
+        }
+        openPreviousStart = keyStart;
+        openPreviousEnd = pos;
+      } else if ((openMap as CborMap).has(openKey)) {
+        fail("cbor-duplicate-key", `duplicate map key at offset ${keyStart}`);
+      }
+    }
+    value = readItem(openDepth);
+  }
+}
+
+function readItem(depth: number): CborValue | typeof OPENED {
   if (++items > maxItems) fail("cbor-too-many-items", `more than ${maxItems} data items`);
   if (pos >= end) truncated(1);
   const initial = input[pos++];
@@ -241,78 +430,40 @@ function reserveItems(count: number): void {
   if (items + count > maxItems) fail("cbor-too-many-items", `more than ${maxItems} data items`);
 }
 
-function readArray(info: number, depth: number): CborValue[] {
+/** An array: empty, or the innermost open container, its items read next. */
+function readArray(info: number, depth: number): CborValue[] | typeof OPENED {
   enter(depth);
   const count = info < 24 && info <= end - pos ? info : readLength(info);
   reserveItems(count);
   const array: CborValue[] = new Array(count);
-  for (let i = 0; i < count; i++) array[i] = readItem(depth);
-  return array;
+  if (count === 0) return array;
+  openLevel(ARRAY, count, depth);
+  openArray = array;
+  return OPENED;
 }
 
-function readMap(info: number, depth: number): CborMap {
+/** A map: empty, or the innermost open container, its entries read next. */
+function readMap(info: number, depth: number): CborMap | typeof OPENED {
   enter(depth);
   const count = info < 24 && info <= end - pos ? info : readLength(info);
   reserveItems(2 * count);
   const map: CborMap = new Map();
-  const bytes = input;
-  let previousStart = -1;
-  let previousEnd = -1;
-  let key: CborValue; // declared once: XS pays for a block-scoped declaration on every pass of a loop
-  for (let i = 0; i < count; i++) {
-    const keyStart = pos;
-    // (Past the end of the input, readItem refuses the key as truncated.)
-    const initial = keyStart < end ? bytes[keyStart] : 0;
-    if (initial >= 0x60 && initial < 0x78) {
-      // Short text, the usual key, is read here as readItem reads it (MAJOR_TEXT), with the same
-      // checks in the same order, but without the call and the dispatch: a quarter of the cost.
-      if (++items > maxItems) fail("cbor-too-many-items", `more than ${maxItems} data items`);
-      const length = initial - 0x60;
-      pos = keyStart + 1;
-      if (length > end - pos) runsPastEnd(length);
-      if (length > maxStringLength) fail("cbor-string-too-long", `string of ${length} bytes exceeds the limit of ${maxStringLength}`);
-      const content = bytes.subarray(pos, (pos += length));
-      try {
-        key = (utf8Decoder ?? newUtf8Decoder()).decode(content);
-      } catch (e) {
-        if (utf8Decoder === undefined) throw e;
-        return fail("cbor-invalid-utf8", "text string is not valid UTF-8");
-      }
-    } else {
-      // Keys are integers of at most 64 bits or text, judged by the major type on the wire: a float
-      // 1.0 decodes to the same number as the integer 1 and would silently merge with it.
-      if (initial >= 0x40 && (initial < 0x60 || initial >= 0x80)) fail("cbor-key-type", `map key at offset ${keyStart} is not an integer or text`);
-      key = readItem(depth);
-    }
-    if (sortedKeys) {
-      // Deterministic order is the bytewise order of the encoded keys: compare the input bytes.
-      // The first byte (major type, and the length of short text) usually decides.
-      if (previousStart >= 0) {
-        let order = bytes[previousStart] - bytes[keyStart];
-        // (Equal first bytes: compare from the second.)
-        if (order === 0) order = compareBytes(bytes, previousStart + 1, previousEnd, keyStart + 1, pos);
-        if (order >= 0) {
-          if (order === 0) fail("cbor-duplicate-key", `duplicate map key at offset ${keyStart}`);
-          fail("cbor-unsorted-keys", `map key at offset ${keyStart} is out of deterministic order`);
-        }
-      }
-      previousStart = keyStart;
-      previousEnd = pos;
-    } else if (map.has(key as CborKey)) {
-      fail("cbor-duplicate-key", `duplicate map key at offset ${keyStart}`);
-    }
-    map.set(key as CborKey, readItem(depth));
-  }
-  return map;
+  if (count === 0) return map;
+  openLevel(MAP, count, depth);
+  openMap = map;
+  openPreviousStart = -1;
+  openPreviousEnd = -1;
+  return OPENED;
 }
 
-function readTag(info: number, depth: number): CborValue {
+/** A tag: the innermost open container, of one item, which closeLevel makes the tag (or bignum) of. */
+function readTag(info: number, depth: number): typeof OPENED {
   enter(depth);
   const tag = info < 24 ? info : readArgument(info);
-  const at = pos;
-  const content = readItem(depth);
-  if (tag === TAG_POSITIVE_BIGNUM || tag === TAG_NEGATIVE_BIGNUM) return bignum(tag, content, at);
-  return new CborTag(tag, content);
+  openLevel(TAG, 1, depth);
+  openTag = tag;
+  openAt = pos;
+  return OPENED;
 }
 
 function readSimpleOrFloat(info: number): CborValue {

@@ -7,7 +7,9 @@
 // - The output buffer and the write position are module variables, not fields of an object: XS reads
 //   a closure variable as cheaply as a local, `this.x` costs more. encode is not re-entrant (it
 //   never was: one shared buffer): a getter that called encode during an encode would spoil both.
-// - writeItem writes any value. The common heads (small integers, short items) are written inline
+// - writeValue writes any value with a loop over an explicit stack of open containers (see Level), not
+//   by recursion: the JavaScript stack of a device is small, and XS aborts on overflowing it.
+// - writeItem writes one item. The common heads (small integers, short items) are written inline
 //   after one room check per item, instead of a chain of small functions each checking for room.
 // - Text goes through TextEncoder.encodeInto straight into the output buffer: one native call costs
 //   XS less than a JavaScript loop over even two or three characters. (V8 is the other way round:
@@ -35,10 +37,8 @@ const MAX_UINT64 = (1n << 64n) - 1n;
 const MIN_NEGATIVE64 = -(1n << 64n);
 const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 /**
- * Nesting beyond this is refused rather than risking the small stack of a device: XS aborts the whole
- * machine on a stack overflow (no exception to catch), and on XS 17 each level costs about 30 stack slots,
- * so the earlier 64 levels overflowed even a 2048-slot stack on lin. Nothing deeper could be decoded
- * by the receivers anyway (the default decode limit).
+ * Nesting beyond this is refused: nothing deeper could be decoded by the receivers anyway (the default
+ * decode limit). It also bounds the open containers (Level) kept while writing.
  */
 const MAX_ENCODE_DEPTH = DEFAULT_DECODE_LIMITS.maxDepth;
 /** The largest head: an initial byte and an 8-byte argument. */
@@ -55,24 +55,38 @@ interface Utf8Encoder {
   encodeInto(text: string, into: Uint8Array): { written: number };
 }
 
+// Preloading (Moddable runs a module's body at build time and keeps what it made in flash) shapes the
+// module state: a buffer made at load time would be read-only on the device, and no native function may
+// run at build time, so the buffers and the TextEncoder are made on first use.
+
 let utf8Encoder: Utf8Encoder | undefined;
+const KEY_SCRATCH_SIZE = 192;
 /** Where writeMap measures the UTF-8 length of text keys (of up to 64 code units). */
-const keyScratch = new Uint8Array(192);
+let keyScratch: Uint8Array | undefined;
 
 function textEncoder(): Utf8Encoder {
   return (utf8Encoder ??= new TextEncoder() as unknown as Utf8Encoder);
 }
 
 export function utf8(text: string): Uint8Array {
-  return textEncoder().encode(text);
+  // ASCII is copied here, not by the native encoder: modules that make constants with utf8 at load time
+  // (the AADs of session/messages.ts) can then be preloaded.
+  const n = text.length;
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return textEncoder().encode(text);
+    bytes[i] = c;
+  }
+  return bytes;
 }
 
-// The shared output buffer. `limit` is the last position at which a head (HEAD_ROOM bytes) still
-// fits, so writeItem needs one comparison to know it has room for any head.
-let buffer: Uint8Array = new Uint8Array(INITIAL_SIZE);
+// The shared output buffer, made by the first encode. `limit` is the last position at which a head
+// (HEAD_ROOM bytes) still fits, so writeItem needs one comparison to know it has room for any head.
+let buffer: Uint8Array = new Uint8Array(0);
 let view: DataView = new DataView(buffer.buffer);
 let position = 0;
-let limit = INITIAL_SIZE - HEAD_ROOM;
+let limit = -HEAD_ROOM;
 
 function setBuffer(bytes: Uint8Array): void {
   buffer = bytes;
@@ -86,7 +100,7 @@ function reserve(n: number): void {
 }
 
 function grow(needed: number): void {
-  let size = buffer.length * 2;
+  let size = Math.max(INITIAL_SIZE, buffer.length * 2);
   while (size < needed) size *= 2;
   const grown = new Uint8Array(size);
   grown.set(buffer.subarray(0, position));
@@ -97,10 +111,12 @@ function grow(needed: number): void {
 export function encode(value: CborValue): Uint8Array {
   position = 0;
   try {
-    writeItem(value, 0);
+    writeValue(value);
     return buffer.slice(0, position);
   } finally {
-    // Give back a buffer that grew for one large item, so memory stays bounded between calls.
+    // Let go of the caller's containers (after an error too), and give back a buffer that grew for one
+    // large item, so memory stays bounded between calls.
+    while (open) closeLevel();
     if (buffer.length > MAX_KEPT_SIZE) setBuffer(new Uint8Array(INITIAL_SIZE));
   }
 }
@@ -139,6 +155,136 @@ function writeBigHead(major: number, argument: bigint): void {
   position += 9;
 }
 
+/**
+ * Nested values are written by a loop over a stack of open containers, not by recursion: XS aborts the
+ * whole machine on a stack overflow, and on XS 17 one level of recursion through writeItem and writeMap
+ * took about 77 stack slots (measured on lin), so a birth message with its door descriptions overflowed the
+ * 512-slot stack of an ESP32. Now the JavaScript stack is the same at any depth.
+ *
+ * The innermost open container lives in the module variables below (XS reads those as cheaply as locals,
+ * an object's properties cost more); the containers around it wait in `outer`, one Level each, made once
+ * and reused (at most MAX_ENCODE_DEPTH of them).
+ */
+interface Level {
+  values: readonly CborValue[] | undefined;
+  content: CborValue;
+  keys: readonly CborKey[] | undefined;
+  ranks: readonly number[] | undefined;
+  order: readonly number[] | undefined;
+  next: number;
+  count: number;
+  depth: number;
+}
+
+/** Whether a container is open: writeValue's loop ends when none is. */
+let open = false;
+/** The items of an array, the values of a map or object in their original order; none for a tag. */
+let openValues: readonly CborValue[] | undefined;
+/** A tag's content (its one item). */
+let openContent: CborValue;
+/** Map and object keys, in their original order; none for an array or a tag. */
+let openKeys: readonly CborKey[] | undefined;
+/** Map keys: the rank of each (see writeMap), which for text is 2 + its UTF-8 length. */
+let openRanks: readonly number[] | undefined;
+/** Map keys: entry indices in key order; none when the entries are in order already. */
+let openOrder: readonly number[] | undefined;
+/** Items written so far, and how many there are. */
+let openNext = 0;
+let openCount = 0;
+/** The nesting depth of the items. */
+let openDepth = 0;
+const outer: Level[] = [];
+let outerCount = 0;
+
+/** Makes a container the innermost open one (the one before waits in `outer`); the caller sets its items. */
+function openLevel(depth: number, count: number): void {
+  if (open) {
+    let level = outer[outerCount];
+    if (level === undefined) {
+      level = { values: undefined, content: undefined, keys: undefined, ranks: undefined, order: undefined, next: 0, count: 0, depth: 0 };
+      outer[outerCount] = level;
+    }
+    outerCount++;
+    level.values = openValues;
+    level.content = openContent;
+    level.keys = openKeys;
+    level.ranks = openRanks;
+    level.order = openOrder;
+    level.next = openNext;
+    level.count = openCount;
+    level.depth = openDepth;
+  }
+  open = true;
+  openValues = undefined;
+  openContent = undefined;
+  openKeys = undefined;
+  openRanks = undefined;
+  openOrder = undefined;
+  openNext = 0;
+  openCount = count;
+  openDepth = depth;
+}
+
+/** Closes the innermost container, letting go of the caller's data; the one around it becomes the innermost. */
+function closeLevel(): void {
+  if (outerCount === 0) {
+    open = false;
+    openNext = 0;
+    openCount = 0;
+    openValues = undefined;
+    openContent = undefined;
+    openKeys = undefined;
+    openRanks = undefined;
+    openOrder = undefined;
+    return;
+  }
+  const level = outer[--outerCount];
+  openValues = level.values;
+  openContent = level.content;
+  openKeys = level.keys;
+  openRanks = level.ranks;
+  openOrder = level.order;
+  openNext = level.next;
+  openCount = level.count;
+  openDepth = level.depth;
+  level.values = undefined;
+  level.content = undefined;
+  level.keys = undefined;
+  level.ranks = undefined;
+  level.order = undefined;
+}
+
+/** Writes `root` and everything in it, depth first, in the order the encoding needs. */
+function writeValue(root: CborValue): void {
+  writeItem(root, 0);
+  for (;;) {
+    // The next item: the next one of the innermost container that has one left.
+    while (openNext >= openCount) {
+      if (!open) return;
+      closeLevel();
+    }
+    const i = openNext++;
+    if (openKeys === undefined) {
+      writeItem(openValues === undefined ? openContent : openValues[i], openDepth);
+      continue;
+    }
+    const e = openOrder === undefined ? i : openOrder[i];
+    const length = (openRanks as number[])[e] - 2;
+    if (length < 0) {
+      writeItem(openKeys[e], 0); // an integer key
+    } else {
+      // writeText, with the UTF-8 length known, so the head is written first.
+      if (position + length > limit) grow(position + length + HEAD_ROOM);
+      if (length < 24) buffer[position++] = MAJOR_TEXT | length;
+      else writeHead(MAJOR_TEXT, length);
+      (utf8Encoder ?? textEncoder()).encodeInto(openKeys[e] as string, buffer.subarray(position));
+      position += length;
+    }
+    writeItem((openValues as CborValue[])[e], openDepth);
+  }
+}
+
+/** Writes a scalar, or the head of a container and opens a level for its items (writeValue writes them). */
 function writeItem(value: CborValue, depth: number): void {
   if (position > limit) grow(position + HEAD_ROOM);
   switch (typeof value) {
@@ -182,12 +328,16 @@ function writeItem(value: CborValue, depth: number): void {
     const length = value.length;
     if (length < 24) buffer[position++] = MAJOR_ARRAY | length;
     else writeHead(MAJOR_ARRAY, length);
-    for (let i = 0; i < value.length; i++) writeItem(value[i], depth + 1);
+    if (length > 0) {
+      openLevel(depth + 1, length);
+      openValues = value;
+    }
   } else if (value instanceof Map) {
-    writeMap(Array.from(value.entries()), depth);
+    writeMap(Array.from(value.keys()), Array.from(value.values()), depth);
   } else if (value instanceof CborTag) {
     writeTagHead(value.tag);
-    writeItem(value.value, depth + 1);
+    openLevel(depth + 1, 1);
+    openContent = value.value;
   } else if (value instanceof CborFloat) {
     writeFloat(value.value);
   } else if (value instanceof CborSimple) {
@@ -195,7 +345,7 @@ function writeItem(value: CborValue, depth: number): void {
     if (!(Number.isInteger(n) && n >= 0 && n <= 255 && (n < 20 || n >= 32))) fail("cbor-not-encodable", `simple value ${n} cannot be encoded`);
     writeHead(0xe0, n);
   } else if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    writeMap(Object.entries(value), depth);
+    writeMap(Object.keys(value), Object.values(value), depth);
   } else {
     fail("cbor-not-encodable", `cannot encode a value of type ${typeof value}`);
   }
@@ -284,14 +434,14 @@ function writeText(text: string): void {
 }
 
 /**
- * Writes a map in deterministic order. Each key is ranked once: 0 for an unsigned integer, 1 for a
+ * Writes a map's head and opens its level, its entries in deterministic order. Each key is ranked once: 0 for an unsigned integer, 1 for a
  * negative integer, 2 + its UTF-8 length for text (the length is part of the head, so shorter text
  * sorts first). Keys of equal rank are ordered by value: unsigned ascending, negative from -1
  * downwards, text by code point, which is UTF-8 byte order. This is the order of compareKeys,
  * with less work per comparison.
  */
-function writeMap(entries: [CborKey, CborValue][], depth: number): void {
-  const n = entries.length;
+function writeMap(keys: CborKey[], values: CborValue[], depth: number): void {
+  const n = keys.length;
   const ranks: number[] = new Array(n);
   // What keys of one rank are compared by: the text, the integer, or minus a negative integer (so
   // that -1 sorts before -2). For integers of one rank `<` is then their order and `==` equality
@@ -309,11 +459,11 @@ function writeMap(entries: [CborKey, CborValue][], depth: number): void {
   let previousRank = -1;
   let previousKey: CborKey = 0;
   for (let i = 0; i < n; i++) {
-    const k = entries[i][0];
+    const k = keys[i];
     if (typeof k === "string") {
       // The UTF-8 length, from encodeInto a scratch buffer: no allocation (which costs V8 far more
       // than the call). encode is for a key too long to be sure to fit.
-      const length = 3 * k.length <= keyScratch.length ? (utf8Encoder ?? textEncoder()).encodeInto(k, keyScratch).written : utf8(k).length;
+      const length = 3 * k.length <= KEY_SCRATCH_SIZE ? (utf8Encoder ?? textEncoder()).encodeInto(k, (keyScratch ??= new Uint8Array(KEY_SCRATCH_SIZE))).written : utf8(k).length;
       rank = 2 + length;
       key = k;
       if (length !== k.length) ascii = false; // as many bytes as code units only for ASCII
@@ -339,26 +489,18 @@ function writeMap(entries: [CborKey, CborValue][], depth: number): void {
       for (let i = 1; i < n; i++) {
         const a = order[i - 1];
         const b = order[i];
-        if (ranks[a] === ranks[b] && sortKeys[a] == sortKeys[b]) fail("cbor-duplicate-key", `duplicate map key ${String(entries[b][0])}`);
+        if (ranks[a] === ranks[b] && sortKeys[a] == sortKeys[b]) fail("cbor-duplicate-key", `duplicate map key ${String(keys[b])}`);
       }
     }
   }
   writeHead(MAJOR_MAP, n);
-  for (let i = 0; i < n; i++) {
-    const e = order === undefined ? i : order[i];
-    const length = ranks[e] - 2;
-    if (length < 0) {
-      writeItem(entries[e][0], depth + 1);
-    } else {
-      // writeText, with the UTF-8 length known, so the head is written first.
-      if (position + length > limit) grow(position + length + HEAD_ROOM);
-      if (length < 24) buffer[position++] = MAJOR_TEXT | length;
-      else writeHead(MAJOR_TEXT, length);
-      (utf8Encoder ?? textEncoder()).encodeInto(sortKeys[e] as string, buffer.subarray(position));
-      position += length;
-    }
-    writeItem(entries[e][1], depth + 1);
-  }
+  if (n === 0) return;
+  // writeValue writes the entries, in key order.
+  openLevel(depth + 1, n);
+  openKeys = keys;
+  openValues = values;
+  openRanks = ranks;
+  openOrder = order;
 }
 
 /**

@@ -1,7 +1,8 @@
 // IEEE 754 half precision, which JavaScript lacks (Node 20 has no Float16Array), and the rule of
 // preferred serialization: a float is encoded in the shortest width that keeps its exact value.
 
-const scratch = new DataView(new ArrayBuffer(4));
+/** Made on first use: a DataView made at load time would be read-only in a preloaded Moddable module. */
+let scratch: DataView | undefined;
 
 export function halfToNumber(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
@@ -18,6 +19,7 @@ export function numberToHalf(x: number): number {
   if (x !== x) return 0x7e00;
   // Math.fround rounds to single precision as setFloat32 does, for less work.
   if (Math.fround(x) !== x) return -1;
+  scratch ??= new DataView(new ArrayBuffer(4));
   scratch.setFloat32(0, x);
   const bits = scratch.getUint32(0);
   const sign = (bits >>> 16) & 0x8000;

@@ -5,7 +5,13 @@
 import { fail } from "../errors";
 import type { FieldType, ValueType } from "./types";
 
-const patterns = new WeakMap<object, RegExp>();
+/**
+ * Compiled patterns, by their source (the patterns of the app's schemas: a fixed few). Keyed by text, not by
+ * the schema object: a Moddable app preloads its door schemas, and XS refuses an object that lives in flash
+ * as a WeakMap key ("key: read-only"). Made on first use: a Map made at load time would be read-only in a
+ * preloaded module.
+ */
+let patterns: Map<string, RegExp> | undefined;
 
 function refuse(path: string, reason: string, message: string): never {
   return fail("invalid-args", `${path}: ${message}`, { path, reason });
@@ -57,10 +63,10 @@ function checkString(type: Extract<ValueType, { kind: "string" }>, value: unknow
     refuse(path, "length", `${value.length} characters is outside [${type.minLength ?? 0}, ${type.maxLength}]`);
   }
   if (type.pattern !== undefined) {
-    let regexp = patterns.get(type);
+    let regexp = (patterns ??= new Map()).get(type.pattern);
     if (!regexp) {
       regexp = new RegExp(`^(?:${type.pattern})$`);
-      patterns.set(type, regexp);
+      patterns.set(type.pattern, regexp);
     }
     if (!regexp.test(value)) refuse(path, "pattern", `does not match ${type.pattern}`);
   }

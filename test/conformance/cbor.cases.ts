@@ -225,6 +225,32 @@ const otherCases: ConformanceCase[] = [
       checkRefused(() => encode(deep), "cbor-too-deep", "17 levels (the decoders refuse them too)");
     },
   },
+  {
+    // The codec keeps its open containers in module state (a loop, not a recursion, so nesting costs a
+    // device no stack): a call that fails half-way must leave none of it to the next call.
+    name: "cbor encode and decode that fail inside nested containers leave nothing behind for the next call",
+    run() {
+      const nested = new Map<string, CborValue>([["a", [1, [2, { b: [3, (() => 4) as unknown as CborValue] }]]]]);
+      checkRefused(() => encode(nested), "cbor-not-encodable", "a function three levels down");
+      checkEqual(toHex(encode(5)), "05", "a number after the failed encode");
+      checkEqual(toHex(encode([1, new Map([["x", [2]]])])), "8201a161788102", "nested containers after the failed encode");
+      checkRefused(() => decode(hex("a1616182018202a1616283")), "cbor-truncated", "truncated three levels down");
+      checkEqual(decode(hex("05")), 5, "a number after the failed decode");
+      checkEqual(toHex(encode(decode(hex("8201a161788102")))), "8201a161788102", "nested containers after the failed decode");
+      checkRefused(() => decode(hex("c2820102")), "cbor-bignum", "a bignum tag over an array");
+      checkEqual(decode(hex("c249010000000000000000")), 18446744073709551616n, "a bignum after the failed one");
+    },
+  },
+  {
+    name: "cbor nesting to the depth limit: deterministic bytes, and the decoders read it back",
+    run() {
+      let deep: CborValue = 0;
+      for (let i = 0; i < 16; i++) deep = i % 3 === 0 ? [deep, i] : i % 3 === 1 ? new Map<number, CborValue>([[i, deep], [-1, "x"]]) : new CborTag(1000 + i, deep);
+      const bytes = encode(deep);
+      checkEqual(toHex(encode(decode(bytes))), toHex(bytes), "16 levels of arrays, maps and tags round-trip");
+      checkRefused(() => decode(bytes, { maxDepth: 15 }), "cbor-too-deep", "the same under a limit of 15");
+    },
+  },
 ];
 
 export const cborCases: ConformanceCase[] = [...appendixCases, ...refusalCases, ...otherCases];

@@ -9,7 +9,7 @@ import { appEnv, buildApp, deviceFolder, runApp, type Report } from "./support/m
 let reports: Report[] = [];
 let failure: string | undefined;
 try {
-  const app = await buildApp("app");
+  const app = await buildApp("test/device/app");
   const run = await runApp(app.mcso, appEnv({ GATEHOUSE_MODE: "conformance" }), { cwd: deviceFolder("conformance", { fresh: true }), timeoutMs: 180_000 });
   reports = run.reports;
   if (run.exit.code !== 0) failure = `the app exited with ${run.exit.code}${run.exit.timedOut ? " (timed out)" : ""}; its last output:\n${run.output.slice(-15).join("\n")}`;

@@ -19,7 +19,7 @@ let will: Buffer | undefined;
 let failure: string | undefined;
 
 try {
-  const app = await buildApp("app");
+  const app = await buildApp("test/device/app");
   const broker = await startMosquitto();
   try {
     const watcher = connect(broker.url, { protocolVersion: 4, clientId: `${clientId}-watcher` });

@@ -36,11 +36,11 @@ test("the README's app, built as written for Moddable, runs on XS 17: online, co
   const files = writeReadmeApp(dir);
   t.true(files.has("main.ts") && files.has("app.ts") && files.has("manifest.json"));
   writeFileSync(join(dir, "manifest_suite.json"), JSON.stringify({ include: ["./manifest.json"], config: { file: { root: "./" } } }, null, "\t"));
-  const app = await buildApp("readme-app", {
+  const app = await buildApp(
     dir,
-    manifest: "manifest_suite.json",
-    config: { broker: "127.0.0.1", brokerport: String(broker.port), devicekey: toHex(encodeKey(key, true)), trust: toHex(encodeTrust(trust)) },
-  });
+    { broker: "127.0.0.1", brokerport: String(broker.port), devicekey: toHex(encodeKey(key, true)), trust: toHex(encodeTrust(trust)) },
+    { manifest: "manifest_suite.json" },
+  );
   t.log(`built in ${(app.buildMs / 1000).toFixed(1)} s`);
 
   const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: `readme-server-${process.pid}` });

@@ -1,6 +1,6 @@
 // Smoke check of a Gatehouse board on Moddable: opens every named pin through the drivers the examples use.
 // On lin (the simulated board) it runs and exits through libc exit(); for the ESP32 boards the same manifest
-// is only configured, so that test/boards-moddable.test.ts can type-check the board modules with the
+// is only configured, so that test/device/typecheck.test.ts can type-check the board modules with the
 // tsconfig mcconfig generates. JavaScript on purpose: the Node type check never sees Moddable specifiers.
 
 import board from "gatehouse/boards/board";

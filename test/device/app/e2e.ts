@@ -5,19 +5,18 @@
 //
 // Identity and broker come from the environment (GATEHOUSE_DEVICE_KEY: hex of device.key,
 // GATEHOUSE_TRUST: hex of trust.cbor, GATEHOUSE_BROKER_PORT). Session changes and, in an instrumented
-// build, memory figures are reported as trace lines; `read.memory` returns the figures as a result too.
+// build, peak memory (./memory) are reported as trace lines; `read.memory` returns the figures as a result too.
 
-import Instrumentation from "instrumentation";
-import Debug from "debug";
 import { decodeKey, decodeTrust, defineDoor, Device, fromHex, t } from "gatehouse/sdk";
 import { Ecma419MqttTransport, moddableClock, moddableCrypto, moddableTimers, PreferenceStorage, type NetworkMqtt } from "gatehouse/ports/moddable";
+import { peak, sampleMemory, watchMemory } from "./memory";
 import { env, exit, report } from "./report";
 
 const probeDoor = defineDoor({
   name: "probe",
   properties: {
     count: { type: t.int({ min: 0, max: 1_000_000 }), read: "view" },
-    memory: { type: t.record({ chunks: t.int(), slots: t.int(), stack: t.int(), samples: t.int() }), read: "view" },
+    memory: { type: t.record({ chunks: t.int(), slots: t.int(), samples: t.int() }), read: "view" },
   },
   actions: {
     increment: { input: t.int({ min: 1, max: 100 }), output: t.int({ min: 0, max: 1_000_000 }), role: "operate" },
@@ -29,25 +28,6 @@ function bytes(name: string): Uint8Array {
   const value = fromHex(env(name));
   if (!value || value.length === 0) throw new Error(`${name} is not hex`);
   return value;
-}
-
-/**
- * Peak live memory, sampled after a forced collection (a fixed heap collects only when full, so the
- * plain "used" figures would just approach the heap size): on a timer and inside every command. Only an
- * instrumented build (mcconfig -i) has the figures; elsewhere they stay 0.
- */
-const peak = { chunks: 0, slots: 0, stack: 0, samples: 0 };
-const CHUNKS = Instrumentation.map("XS Chunk Heap Used");
-const SLOTS = Instrumentation.map("XS Slot Heap Used");
-const STACK = Instrumentation.map("XS Stack Used");
-
-function sample(): void {
-  if (CHUNKS === undefined) return;
-  Debug.gc();
-  peak.chunks = Math.max(peak.chunks, Instrumentation.get(CHUNKS) ?? 0);
-  peak.slots = Math.max(peak.slots, Instrumentation.get(SLOTS) ?? 0);
-  peak.stack = Math.max(peak.stack, Instrumentation.get(STACK) ?? 0);
-  peak.samples++;
 }
 
 export function runE2e(): void {
@@ -74,31 +54,25 @@ export function runE2e(): void {
     read: {
       count: () => count,
       memory: () => {
-        sample();
+        sampleMemory();
         return { ...peak };
       },
     },
     invoke: {
       increment: (by) => {
-        sample();
+        sampleMemory();
         count += by;
         report({ kind: "executed", count });
         return count;
       },
       exit: (code) => {
         // After the result has gone out (it is published when this returns).
-        moddableTimers.set(() => {
-          report({ kind: "memory", ...peak });
-          exit(code);
-        }, 300);
+        moddableTimers.set(() => exit(code), 300);
         return true;
       },
     },
   });
-  moddableTimers.set(function tick() {
-    sample();
-    moddableTimers.set(tick, 250);
-  }, 250);
+  watchMemory();
   gatehouse.start();
   report({ kind: "started", id });
 }

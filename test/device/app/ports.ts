@@ -4,10 +4,14 @@
 // {kind: "case", name, ok, error?}; device-made signatures go out as {kind: "signature", ...} for the
 // Node side to verify with node:crypto.
 
+import Instrumentation from "instrumentation";
 import { decodeKey, fromHex, toHex, type CoseKey, type QoS } from "gatehouse/sdk";
 import { Ecma419MqttTransport, moddableClock, moddableCrypto, moddableTimers, nvs, PreferenceStorage, type NetworkMqtt } from "gatehouse/ports/moddable";
 import { Rfc6979Nonces } from "../../../ports/moddable/rfc6979";
 import { signHash } from "../../../ports/moddable/crypto";
+import { decode } from "../../../sdk/cbor/decode";
+import { encode } from "../../../sdk/cbor/encode";
+import { CborTag, type CborValue } from "../../../sdk/cbor/types";
 import vectors from "../../fixtures/rfc6979/p256-sha256.json" with { type: "json" };
 import { describe, env, exit, report } from "./report";
 
@@ -48,6 +52,28 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 const vectorKey: CoseKey = { alg: "ES256", kid: utf8("rfc6979"), x: hex(vectors.Ux), y: hex(vectors.Uy), d: hex(vectors.x) };
 
 type Case = [name: string, run: () => void | Promise<void>];
+
+const STACK = Instrumentation.map("XS Stack Used");
+
+/**
+ * The XS stack's peak (in slots) while `run` runs from a timer callback. Moddable resets the peak once a
+ * second (this build is instrumented), so the callback waits past a reset: the peak is then this run's.
+ */
+function stackPeak(run: () => void): Promise<number> {
+  return new Promise((done) =>
+    moddableTimers.set(() => {
+      run();
+      done((Instrumentation.get(STACK!) ?? NaN) / 32);
+    }, 1100),
+  );
+}
+
+/** `levels` arrays, maps and tags, one inside the other. */
+function nested(levels: number): CborValue {
+  let value: CborValue = 0;
+  for (let i = 0; i < levels; i++) value = i % 3 === 0 ? [value] : i % 3 === 1 ? new Map([[i, value]]) : new CborTag(1000 + i, value);
+  return value;
+}
 
 const cases: Case[] = [
   [
@@ -220,6 +246,28 @@ const cases: Case[] = [
           }, 100);
         }, 50);
       }),
+  ],
+  [
+    // A device's stack is small (512 slots on an ESP32) and XS aborts when it overflows: the codec reads and
+    // writes nested items in a loop. (Recursion took about 77 slots a level to encode, 21 to decode.)
+    "cbor on XS 17: 16 levels of nesting take no more stack than 3, to encode and to decode",
+    async () => {
+      check(STACK !== undefined, "this build has no instrumentation (mcconfig -i)");
+      // Three levels (an array, a map, a tag: every kind of container once) against sixteen.
+      const shallow = nested(3);
+      const deep = nested(16);
+      const shallowBytes = encode(shallow);
+      const deepBytes = encode(deep);
+      const peaks = {
+        encodeShallow: await stackPeak(() => encode(shallow)),
+        encodeDeep: await stackPeak(() => encode(deep)),
+        decodeShallow: await stackPeak(() => decode(shallowBytes)),
+        decodeDeep: await stackPeak(() => decode(deepBytes)),
+      };
+      check(peaks.encodeShallow > 0 && peaks.decodeShallow > 0, `no stack figures: ${JSON.stringify(peaks)}`);
+      check(peaks.encodeDeep <= peaks.encodeShallow + 4, `encode: 16 levels peaked at ${peaks.encodeDeep} slots, 3 levels at ${peaks.encodeShallow}`);
+      check(peaks.decodeDeep <= peaks.decodeShallow + 4, `decode: 16 levels peaked at ${peaks.decodeDeep} slots, 3 levels at ${peaks.decodeShallow}`);
+    },
   ],
   [
     "transport: connect with a will, subscribe, QoS 1 publish acknowledged and received back through mosquitto; an oversized message is skipped and reported",

@@ -8,14 +8,17 @@
 // compiler it finds on PATH: the project's, first.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const BUILD_DIR = join(repoRoot, "build", "device");
 export const REPORT_PREFIX = "@@gatehouse ";
+/** Bytes of an XS slot on lin (64-bit); on an ESP32 a slot takes 16. */
+export const SLOT_BYTES = 32;
 
 export type Report = Record<string, unknown> & { kind: string };
 
@@ -42,32 +45,32 @@ function run(command: string, args: string[], options: { cwd: string; env: NodeJ
 }
 
 export interface BuiltApp {
+  /** The build's name: its manifest's folder name (mcconfig names the build after it). */
   readonly name: string;
+  /** This build's mc.so, copied out of mcconfig's output: a later build of the same app does not touch it. */
   readonly mcso: string;
+  /** mcconfig's temporary folder for the app (its generated tsconfig files, manifest_flat.json). */
+  readonly tmp: string;
   readonly buildMs: number;
 }
 
 const builds = new Map<string, Promise<BuiltApp>>();
 
-export interface BuildOptions {
-  /** The app's folder (default test/device/<name>); its name must be `name`. */
-  readonly dir?: string;
-  /** The manifest in it (default manifest.json). */
-  readonly manifest?: string;
-  /** Config values, as `mcconfig ... name=value` sets them. */
-  readonly config?: Readonly<Record<string, string>>;
-}
-
 /**
- * Builds test/device/<name> (its manifest.json), or the app in `options.dir`, for lin, once per process
- * and config. Fails with mcconfig's own errors. `$(GATEHOUSE)` in a manifest names this repository.
+ * Builds the app whose manifest is in `folder` (from the repository root, or absolute) for lin,
+ * instrumented, with `config` as mcconfig key=value pairs; once per process for the same folder, manifest
+ * and config. Every app shares build/device, so XS itself is compiled once, and a rebuild of an app
+ * compiles only what changed (a new config: only mc/config). `$(GATEHOUSE)` in a manifest names this
+ * repository. Fails with mcconfig's own errors.
  */
-export function buildApp(name: string, options: BuildOptions = {}): Promise<BuiltApp> {
-  const config = Object.entries(options.config ?? {}).map(([key, value]) => `${key}=${value}`);
-  const cacheKey = [name, ...config].join(" ");
-  let build = builds.get(cacheKey);
+export function buildApp(folder: string, config: Readonly<Record<string, string>> = {}, options: { manifest?: string } = {}): Promise<BuiltApp> {
+  const key = `${folder} ${options.manifest ?? "manifest.json"} ${JSON.stringify(config)}`;
+  let build = builds.get(key);
   if (!build) {
+    // One mcconfig at a time: builds of one app share its temporary folder.
+    const previous = [...builds.values()].at(-1)?.catch(() => undefined);
     build = (async () => {
+      await previous;
       const sdk = moddableSdk();
       mkdirSync(BUILD_DIR, { recursive: true });
       const started = performance.now();
@@ -77,19 +80,23 @@ export function buildApp(name: string, options: BuildOptions = {}): Promise<Buil
         GATEHOUSE: repoRoot,
         PATH: [join(repoRoot, "node_modules/.bin"), join(sdk, "build/bin/lin/release"), process.env.PATH].join(":"),
       };
-      const args = ["-m", "-i", "-p", "lin", "-t", "build", "-o", BUILD_DIR, ...config, ...(options.manifest ? [options.manifest] : [])];
-      const { code, output } = await run(join(sdk, "build/bin/lin/release/mcconfig"), args, {
-        cwd: options.dir ?? join(repoRoot, "test/device", name),
-        env,
-      });
-      const mcso = join(BUILD_DIR, "bin/lin/mc/instrument", name, "mc.so");
-      if (code !== 0 || !existsSync(mcso)) {
+      const name = basename(folder);
+      const args = ["-m", "-i", "-p", "lin", "-t", "build", "-o", BUILD_DIR, ...Object.entries(config).map(([k, v]) => `${k}=${v}`), ...(options.manifest ? [options.manifest] : [])];
+      const { code, output } = await run(join(sdk, "build/bin/lin/release/mcconfig"), args, { cwd: resolve(repoRoot, folder), env });
+      const built = join(BUILD_DIR, "bin/lin/mc/instrument", name, "mc.so");
+      if (code !== 0 || !existsSync(built)) {
         const errors = output.split("\n").filter((line) => /error|Error|failure|not found/.test(line));
-        throw new Error(`mcconfig failed for test/device/${name} (exit ${code}):\n${(errors.length ? errors : output.split("\n").slice(-30)).join("\n")}`);
+        throw new Error(`mcconfig failed for ${folder} (exit ${code}):\n${(errors.length ? errors : output.split("\n").slice(-30)).join("\n")}`);
       }
-      return { name, mcso, buildMs: performance.now() - started };
+      // Copied under a name of its own per config, and replaced by a rename: an app still running from an
+      // earlier copy keeps the file it mapped.
+      const copy = join(BUILD_DIR, "apps", `${name}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`);
+      mkdirSync(copy, { recursive: true });
+      copyFileSync(built, join(copy, "mc.so.new"));
+      renameSync(join(copy, "mc.so.new"), join(copy, "mc.so"));
+      return { name, mcso: join(copy, "mc.so"), tmp: join(BUILD_DIR, "tmp/lin/mc/instrument", name), buildMs: performance.now() - started };
     })();
-    builds.set(cacheKey, build);
+    builds.set(key, build);
   }
   return build;
 }
@@ -162,6 +169,25 @@ export class RunningApp {
         });
       });
     }
+  }
+
+  /**
+   * One column of the simulator's "instruments:" lines, which an instrumented build prints every second
+   * (the names are on its "instruments key:" line, e.g. "Stack used", "Chunk used", "Slot used").
+   */
+  instrument(name: string): number[] {
+    const key = this.output.find((line) => line.startsWith("instruments key: "));
+    const column = key?.slice("instruments key: ".length).split(",").indexOf(name) ?? -1;
+    if (column < 0) return [];
+    return this.output.filter((line) => line.startsWith("instruments: ")).map((line) => Number(line.slice("instruments: ".length).split(",")[column]));
+  }
+
+  /**
+   * The deepest the XS stack has been, in slots (32 bytes each on lin): the highest "Stack used" of the
+   * per-second lines, each the peak of its second (Moddable resets the peak after printing it).
+   */
+  stackPeakSlots(): number {
+    return Math.max(0, ...this.instrument("Stack used")) / SLOT_BYTES;
   }
 
   kill(): void {

@@ -1,0 +1,163 @@
+// The device entry every Gatehouse app on Moddable shares: it reads the broker and the identity from the
+// build's config (mc/config), keeps the identity in Preference, builds the Device on the Moddable ports,
+// and hands the app its board, its ports and the Device. An example's main.ts is then a few lines:
+//
+//   import board from "gatehouse/boards/board";
+//   import { startDevice } from "gatehouse/ports/moddable";
+//   import { installThermostat } from "./app";
+//   startDevice({ name: "thermostat", firmware: "thermostat 0.2.0", provider: board,
+//     install: (c) => installThermostat({ ...c }) });
+//
+// Config (mcconfig key=value, the same keys for every app; Wi-Fi's ssid and password are Moddable's own):
+//   broker=HOST brokerport=PORT    the MQTT broker (port default 1883)
+//   devicekey=HEX trust=HEX        hex of device.key and trust.cbor from `gatehouse provision`
+//   mqttuser=NAME mqttpassword=PW  optional MQTT credentials
+//   keepalive=SECONDS              optional MQTT keep-alive (default 30): how soon a dead link is noticed
+// The identity is kept in Preference (domain "gh-identity"), so a later build may leave devicekey and trust
+// out; a build that gives them replaces what is stored (re-provisioning). Nothing is written when the
+// stored bytes are the same: flash is not worn on every boot.
+//
+// A configuration that cannot work (no broker, no identity, a key that is not a private ES256 key) stops
+// the app before it starts, with one trace line `<name>: error <code>: <message>`. Device code.
+
+import config from "mc/config";
+import { bytesEqual, decodeKey, decodeTrust, Device, fail, fromHex, GatehouseError, type ClockPort, type CryptoPort, type SecurityEventSettings, type StoragePort, type TimerPort } from "gatehouse/sdk";
+import { moddableCrypto } from "./crypto";
+import { moddableClock, moddableTimers } from "./platform";
+import { nvs, PreferenceStorage } from "./storage";
+import { Ecma419MqttTransport, type NetworkMqtt } from "./transport";
+
+// The host provider Moddable installs as a global (modules/io/system), extended with `network.mqtt` by the
+// ECMA-419 MQTT client's preloaded config (manifest_mqttclient.json). Declared here with the part used.
+declare const device: { readonly network: { readonly mqtt: NetworkMqtt } };
+
+/** XS's console output (a global on Moddable), declared for this module. */
+declare function trace(...items: unknown[]): void;
+
+/** Preference domains: the identity, the Device's own state, and the app's. */
+export const IDENTITY_DOMAIN = "gh-identity";
+export const DEVICE_DOMAIN = "gatehouse";
+export const APP_DOMAIN = "gh-app";
+
+/** What an app is given: the same parts the host simulator gives it (host/sim/apps.ts). */
+export interface DeviceAppContext<P> {
+  readonly id: string;
+  readonly device: Device;
+  /** The board the build selected (boards/manifest.json). */
+  readonly provider: P;
+  readonly clock: ClockPort;
+  readonly timers: TimerPort;
+  readonly crypto: CryptoPort;
+  /** The app's own storage (Preference domain "gh-app"), apart from the Device's. */
+  readonly storage: StoragePort;
+  /** An app-specific config value (mcconfig name=value) as text, or `fallback` when it is absent or empty. */
+  option(name: string, fallback?: string): string | undefined;
+  /** Trouble the app reports (a failed control step, a dropped sample): one trace line. */
+  onError(error: unknown): void;
+}
+
+export interface DeviceApp<P> {
+  /** Names the app in trace output. */
+  readonly name: string;
+  /** Reported in the birth. */
+  readonly firmware: string;
+  readonly provider: P;
+  /** Device options the app needs (the smart lock records allowed attempts). */
+  readonly deviceOptions?: { readonly events?: SecurityEventSettings };
+  /** Registers the app's doors and starts its loops; the Device connects once this returns. */
+  install(context: DeviceAppContext<P>): void;
+}
+
+function option(name: string, fallback?: string): string | undefined {
+  const value = config[name];
+  return value === undefined || value === null || value === "" ? fallback : String(value);
+}
+
+function required(name: string, hint: string): string {
+  return option(name) ?? fail("config-missing", `config ${name} is missing: build with ${name}=${hint}`);
+}
+
+/**
+ * One part of the identity: from config (checked by `parse`, then stored unless the same bytes are stored
+ * already), else from Preference. `parse` runs on stored bytes too: damage is reported, not used.
+ */
+function identityPart<T>(part: "key" | "trust", configName: string, parse: (bytes: Uint8Array) => T): T {
+  const given = option(configName);
+  const stored = nvs.get(IDENTITY_DOMAIN, part);
+  if (given !== undefined) {
+    const bytes = fromHex(given);
+    if (!bytes || bytes.length === 0) return fail("config-invalid", `config ${configName} is not hex`);
+    const value = parse(bytes);
+    if (!(stored instanceof ArrayBuffer && bytesEqual(new Uint8Array(stored), bytes))) nvs.set(IDENTITY_DOMAIN, part, bytes.slice().buffer);
+    return value;
+  }
+  if (stored instanceof ArrayBuffer) return parse(new Uint8Array(stored));
+  if (stored !== undefined) return fail("storage-corrupt", `preference ${IDENTITY_DOMAIN}/${part} holds a ${typeof stored}, not bytes`);
+  return fail("identity-missing", `no ${configName} is stored on this device: build once with ${configName}=HEX (from gatehouse provision)`);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof GatehouseError) return `error ${error.code}: ${error.message}`;
+  return `error internal: ${(error as Error)?.message ?? String(error)}`;
+}
+
+/**
+ * Builds the Device of `app` from the build's config and the Moddable ports, installs the app and starts
+ * the Device. Returns the Device, or undefined when the configuration stopped it (traced).
+ */
+export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
+  const onError = (error: unknown) => trace(`${app.name}: ${describe(error)}\n`);
+  let gatehouse: Device;
+  try {
+    const broker = required("broker", "HOST");
+    const port = Number(option("brokerport", "1883"));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) fail("config-invalid", `config brokerport ${option("brokerport")} is not a port number`);
+    const key = identityPart("key", "devicekey", (bytes) => {
+      const parsed = decodeKey(bytes);
+      if (!parsed.d) fail("key-invalid", "devicekey is a public key: the device needs its private key (device.key)");
+      if (parsed.alg !== "ES256") fail("alg-unsupported", "stock Moddable signs ES256 only: provision the device with --alg ES256");
+      return parsed;
+    });
+    const trust = identityPart("trust", "trust", decodeTrust);
+    const keepAlive = Number(option("keepalive", "30"));
+    if (!Number.isInteger(keepAlive) || keepAlive < 1 || keepAlive > 65535) fail("config-invalid", `config keepalive ${option("keepalive")} is not 1 to 65535 seconds`);
+    const password = option("mqttpassword");
+    gatehouse = new Device({
+      id: new TextDecoder().decode(key.kid), // a device's kid is the UTF-8 of its id (gatehouse provision)
+      key,
+      trust,
+      ports: {
+        crypto: moddableCrypto,
+        clock: moddableClock,
+        timers: moddableTimers,
+        storage: new PreferenceStorage(DEVICE_DOMAIN),
+        transport: new Ecma419MqttTransport({ network: device.network.mqtt, host: broker, port }),
+      },
+      firmware: { version: app.firmware },
+      events: app.deviceOptions?.events,
+      session: {
+        keepAlive,
+        username: option("mqttuser"),
+        password: password === undefined ? undefined : new TextEncoder().encode(password),
+        onStateChange: (state, detail) => trace(`${app.name}: ${state} (${detail})\n`),
+      },
+    });
+    app.install({
+      id: gatehouse.id,
+      device: gatehouse,
+      provider: app.provider,
+      clock: moddableClock,
+      timers: moddableTimers,
+      crypto: moddableCrypto,
+      storage: new PreferenceStorage(APP_DOMAIN),
+      option,
+      onError,
+    });
+  } catch (e) {
+    onError(e);
+    return undefined;
+  }
+  gatehouse.start();
+  trace(`${app.name}: ${gatehouse.id} starting, ${app.firmware}\n`);
+  return gatehouse;
+}
