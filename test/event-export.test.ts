@@ -13,7 +13,8 @@ import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey } from "../host/identity-files";
 import { createFleetHttpApi, FleetServer, serveHttp } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
-import { MAX_EVENT_STREAMS } from "../host/server/export/event-stream";
+import { MAX_EVENT_STREAMS, openEventStreams, streamEvents } from "../host/server/export/event-stream";
+import type { EventFilter } from "../host/server/api";
 import { OCSF_CLASS_UID, severityOf, toOcsf } from "../host/server/export/ocsf";
 import { startMosquitto } from "./support/brokers";
 import { bearer, guardOf, tokenFor } from "./support/api-access";
@@ -255,7 +256,8 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   abort.abort();
   await reading;
 
-  // Streams are bounded per server.
+  // Streams are bounded per server (once the server has seen the streams above end).
+  await until("earlier streams closed", () => openEventStreams(f.server) === 0);
   const held: AbortController[] = [];
   for (let i = 0; i < MAX_EVENT_STREAMS; i++) {
     const a = new AbortController();
@@ -265,6 +267,9 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   const busy = await fetch(`${base}/api/events/stream`);
   t.is(busy.status, 503);
   t.like(await busy.json(), { error: { code: "server-busy" } });
+  // A source narrowed to some devices (as for a token with a device pattern) shares the same bound.
+  const narrowed = { events: (filter: EventFilter) => f.server.events({ ...filter, device: "thermo-1" }), newEvents: f.server.newEvents };
+  t.throws(() => streamEvents(narrowed, new URLSearchParams()), { message: /event streams are open already/ });
   for (const a of held) a.abort();
   await until("streams closed", async () => (await fetch(`${base}/api/events/stream?after=999999`)).status === 200);
 });

@@ -144,7 +144,7 @@ export function json(body: Json, status = 200, headers: Record<string, string> =
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
 }
 
-/** The one error shape: {"error": {"code", "message"}} with the code's status. */
+/** Every refusal has one form: {"error": {"code", "message"}} with the code's status. */
 export function errorJson(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
   const response = json({ error: { code, message } }, status, headers);
   errorCodes.set(response, code);

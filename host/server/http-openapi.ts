@@ -1,5 +1,5 @@
 // The OpenAPI 3.1 document of the fleet server's API, served at GET /api/openapi.json. Written by hand
-// (what each route takes and gives, in words and JSON Schema) and checked by test/openapi.test.ts against
+// (what each route takes and gives, in words and JSON Schema) and checked by test/api-access.test.ts against
 // the routes the app really has: every route is documented with the role and device scope it was
 // registered with (x-gatehouse-role, x-gatehouse-devices) and the security that follows from them, every
 // documented operation exists, and the answers of real calls fit the documented schemas. A new route
