@@ -211,11 +211,10 @@ test.serial("events --broker: live events, verified with --identities; without -
   follow.child.kill("SIGTERM");
   t.is(await follow.exit(), 0);
 
-  const started = performance.now();
+  // Without --follow it ends by itself (a hang would end in the test timeout); how fast is not asserted.
   const quiet = await gatehouse(t, "events", "--broker", broker.url, "--device", DEVICE);
   t.is(quiet.code, 0, quiet.stderr);
   t.regex(quiet.stdout, /no security events arrived from thermo-1/);
-  t.true(performance.now() - started < 5000);
 });
 
 test.serial("server: prints devices going offline, and stops cleanly on SIGTERM", async (t) => {
