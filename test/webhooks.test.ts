@@ -325,7 +325,7 @@ test("a hang, a redirect and a 4xx are not acknowledgements: the same events are
   const logs: string[] = [];
   const receiver = await startReceiver(SECRET);
   // A timeout long enough for a loaded machine to answer the other requests well within it.
-  const delivery = new WebhookDelivery(store, signal, { ...FAST, requestTimeoutMs: 2000, log: (l) => logs.push(l) });
+  const delivery = new WebhookDelivery(store, signal, { ...FAST, requestTimeoutMs: 6000, log: (l) => logs.push(l) });
   t.teardown(async () => {
     await delivery.stop();
     await receiver.close();
@@ -349,7 +349,7 @@ test("a hang, a redirect and a 4xx are not acknowledgements: the same events are
   );
   for (const r of receiver.requests) t.deepEqual(r.events.map((e) => e.id), ids, "the same batch each time");
   t.true(receiver.requests.every((r) => r.headers["gatehouse-webhook-id"] === String(hook.id)), "a removed webhook gets nothing");
-  t.regex(logs.find((l) => l.includes("attempt 1 failed")) ?? "", /no answer within 2000 ms/);
+  t.regex(logs.find((l) => l.includes("attempt 1 failed")) ?? "", /no answer within 6000 ms/);
   t.regex(logs.find((l) => l.includes("attempt 2 failed")) ?? "", /HTTP 302 redirect to https:\/\/elsewhere\.example\/hook \(not an acknowledgement/);
   t.regex(logs.find((l) => l.includes("attempt 3 failed")) ?? "", /HTTP 400: receiver says 400/);
   t.like(hooks.statuses()[0], { cursor: ids[2], attempts: 0, lastError: null, lag: 0 });
