@@ -29,7 +29,7 @@ export type { Outcome } from "./doors/runtime";
 export type { PublicationKind, PublicationFields } from "./session/publications";
 
 // The ports a platform implements
-export type { CryptoPort } from "./ports/crypto";
+export type { CryptoPort, Sha256Stream } from "./ports/crypto";
 export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";
 export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
