@@ -4,7 +4,7 @@
 // codecs are imported by their paths by the SDK's own host tools). Inside sdk/, modules import each other
 // by relative paths.
 
-export { Device, type DeviceOptions, type DevicePorts, type FirmwareInfo, type DeviceService, type ServiceLink } from "./device";
+export { Device, type DeviceOptions, type DevicePorts, type FirmwareInfo, type DeviceService, type ServiceLink, type ServiceBirthFields, type SelfTestFailure } from "./device";
 export { GatehouseError, errorCode, fail, isGatehouseError } from "./errors";
 export type { ErrorCode } from "./error-codes";
 export { toHex, fromHex, concatBytes, bytesEqual } from "./bytes";
@@ -34,3 +34,12 @@ export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";
 export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
 export type { MqttConnectOptions, MqttWill, QoS, TransportHandlers, TransportPort } from "./ports/transport";
+export type { BootInfo, BootState, RollbackReason, UpdatePort } from "./ports/update";
+
+// Signed updates on the device (docs/protocol.md section 8): the agent, its trust, the file-backed port logic
+export { UpdateAgent, DEFAULT_BLOCK_SIZE, type UpdateAgentOptions } from "./update/agent";
+export type { TransferSettings } from "./update/transfer";
+export { decodeTrustDocument, encodeTrustDocument, type UpdateTrustDocument } from "./update/trust";
+export { FileUpdatePort, type FileUpdatePortOptions, type SlotFiles } from "./update/file-port";
+export { nameUuid, parseUuid, classNameOf, DEFAULT_VENDOR_NAME } from "./update/ids";
+export type { UpdateInfo, UpdateAgentState, UpdateState } from "./session/publications";

@@ -7,3 +7,6 @@ export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryR
 export { createFleetHttpApi } from "./http-api";
 export { HttpApp, HttpError, MAX_BODY_BYTES, json, readJson, type Context, type Handler, type Middleware, type RouteInfo } from "./http-app";
 export { serveHttp, type ServedHttp } from "./http-serve";
+export type { DeviceUpdateState, InstalledUpdateRow, TrustUpdateRequest, UpdateOfferRequest, UpdateStatusRow } from "./api";
+export { UpdateTransfer, UpdateSignal, prepareUpdate, bytesImage, fileImage, type ImageSource, type PreparedUpdate } from "./update-transfer";
+export { readUpdatePackage, splitIntegratedPayloads, withIntegratedImage, INTEGRATED_IMAGE, type UpdatePackage } from "./update-package";
