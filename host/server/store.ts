@@ -16,12 +16,17 @@
 //                    `update` status (protocol §8): what a rollout layer reads
 //   webhooks         outgoing webhooks and their delivery cursors (export/webhook-schema.ts; the cursor over
 //                    security_events is the outbox, so no event is copied and none can be lost)
+//   users, tokens, sessions  people and API tokens, passwords and tokens only as hashes (auth/schema.ts,
+//                    auth/accounts.ts)
+//   audit_log        APPEND-ONLY like security_events: every API call, allowed or refused (audit/schema.ts)
 
 import Database from "better-sqlite3";
 import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
 import { toHex } from "../../sdk/bytes";
 import type { Json } from "../client/json-view";
 import { WEBHOOK_SCHEMA } from "./export/webhook-schema";
+import { AUTH_SCHEMA } from "./auth/schema";
+import { AUDIT_SCHEMA } from "./audit/schema";
 
 export interface DeviceRow {
   id: string;
@@ -134,6 +139,11 @@ export interface DeviceUpdateState {
 
 export interface EventFilter {
   device?: string;
+  /**
+   * Only devices whose id matches this SQLite GLOB (a token's device pattern: a-z, 0-9, "-", "*", "?").
+   * Applied before `limit`, so pages stay full.
+   */
+  devicePattern?: string;
   /** Only events with a larger id, oldest first. Without it: the latest `limit` events (still oldest first). */
   afterId?: number;
   /** Default 100, at most 1000. */
@@ -232,6 +242,8 @@ CREATE TABLE IF NOT EXISTS device_updates (
 ) STRICT;
 
 ${WEBHOOK_SCHEMA}
+${AUTH_SCHEMA}
+${AUDIT_SCHEMA}
 `;
 
 const ONLINE = "CASE WHEN session IS NOT NULL AND (death_session IS NULL OR session > death_session) THEN 1 ELSE 0 END";
@@ -515,6 +527,10 @@ export class Store {
     if (filter.device !== undefined) {
       where.push("device = ?");
       params.push(filter.device);
+    }
+    if (filter.devicePattern !== undefined) {
+      where.push("device GLOB ?");
+      params.push(filter.devicePattern);
     }
     if (filter.afterId !== undefined) {
       where.push("id > ?");
