@@ -78,6 +78,9 @@ export const noSignatureMathCrypto: CryptoPort = {
   sha256: () => {
     throw new Error("noSignatureMathCrypto cannot hash");
   },
+  createSha256: () => {
+    throw new Error("noSignatureMathCrypto cannot hash");
+  },
 };
 
 /** The 10-field map of the CBOR benchmark: text keys, small and larger ints, a float, text, bytes, a bool, a nested array. */

@@ -7,6 +7,9 @@
 //   DIR/<id>/device.pub   its public COSE_Key: for the fleet server and for anyone verifying publications
 //   DIR/<id>/trust.cbor   the trust list (encodeTrust: [[COSE_Key, role], ...]): the operator keys the
 //                         device accepts commands from, and the role of each. It trusts nothing else.
+//   DIR/<id>/update-trust.cbor  optional: the update trust (sdk/update/trust.ts: update keys, threshold,
+//                         minimum epoch), apart from the command trust. Without it the device refuses
+//                         every update.
 //
 // The kid of a device key is the UTF-8 of the device id (docs/protocol.md section 1). Device ids are
 // 1 to 32 of a-z, 0-9 and "-": safe as a folder name, an MQTT topic level and an MQTT client id.
@@ -15,13 +18,14 @@
 // Error codes: identity-invalid (a bad id, a missing or malformed file, parts that do not fit together),
 // file-exists (writeIdentity over an existing identity without `force`), file (an I/O failure).
 
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { bytesEqual } from "../sdk/bytes";
 import { utf8 } from "../sdk/cbor/encode";
 import { decodeKey, encodeKey, publicKey, type CoseKey, type SignatureAlgorithm } from "../sdk/cose/key";
 import { GatehouseError, fail } from "../sdk/errors";
 import { decodeTrust, encodeTrust, type TrustList } from "../sdk/trust";
+import { decodeTrustDocument, encodeTrustDocument, type UpdateTrustDocument } from "../sdk/update/trust";
 import { nodeCrypto } from "../ports/node/crypto";
 import { nameTaken, privateFolder, readFileBounded, writeFileSafely } from "./files";
 
@@ -29,12 +33,15 @@ export const DEVICE_ID_PATTERN = /^[a-z0-9-]{1,32}$/;
 export const DEVICE_KEY_FILE = "device.key";
 export const DEVICE_PUB_FILE = "device.pub";
 export const TRUST_FILE = "trust.cbor";
+export const UPDATE_TRUST_FILE = "update-trust.cbor";
 
 export interface Identity {
   readonly id: string;
   /** The private key (with `d`). */
   readonly key: CoseKey;
   readonly trust: TrustList;
+  /** The update trust, when the device takes updates. */
+  readonly updateTrust?: UpdateTrustDocument;
 }
 
 export interface StoredIdentity extends Identity {
@@ -80,12 +87,15 @@ export function writeIdentity(dir: string, identity: Identity, options: { force?
   const deviceDir = join(dir, identity.id);
   const paths = [DEVICE_KEY_FILE, DEVICE_PUB_FILE, TRUST_FILE].map((name) => join(deviceDir, name));
   if (!options.force) {
-    for (const path of paths) if (nameTaken(path)) fail("file-exists", `${path} already exists (use --force to replace it)`);
+    for (const path of [...paths, join(deviceDir, UPDATE_TRUST_FILE)]) if (nameTaken(path)) fail("file-exists", `${path} already exists (use --force to replace it)`);
   }
   privateFolder(deviceDir);
   writeFileSafely(paths[0], encodeKey(identity.key, true), { replace: true, mode: 0o600 });
   writeFileSafely(paths[1], encodeKey(publicKey(identity.key), false), { replace: true, mode: 0o644 });
   writeFileSafely(paths[2], encodeTrust(identity.trust), { replace: true, mode: 0o644 });
+  if (identity.updateTrust !== undefined) writeFileSafely(join(deviceDir, UPDATE_TRUST_FILE), encodeTrustDocument(identity.updateTrust), { replace: true, mode: 0o644 });
+  // A replaced identity without update keys takes no updates: no update trust of the old one stays behind.
+  else rmSync(join(deviceDir, UPDATE_TRUST_FILE), { force: true });
   return deviceDir;
 }
 
@@ -115,12 +125,14 @@ export function readIdentity(deviceDir: string): StoredIdentity {
   const key = readPart(join(deviceDir, DEVICE_KEY_FILE), "private key", decodeKey);
   const pub = readPart(join(deviceDir, DEVICE_PUB_FILE), "public key", decodeKey);
   const trust = readPart(join(deviceDir, TRUST_FILE), "trust list", decodeTrust);
+  const updateTrustPath = join(deviceDir, UPDATE_TRUST_FILE);
+  const updateTrust = nameTaken(updateTrustPath) ? readPart(updateTrustPath, "update trust", decodeTrustDocument) : undefined;
   checkIdentity({ id, key, trust });
   const derived = publicKey(key);
   if (pub.alg !== derived.alg || !bytesEqual(pub.kid, derived.kid) || !bytesEqual(pub.x, derived.x) || !bytesEqual(pub.y ?? new Uint8Array(0), derived.y ?? new Uint8Array(0))) {
     fail("identity-invalid", `${join(deviceDir, DEVICE_PUB_FILE)} is not the public half of ${DEVICE_KEY_FILE}`);
   }
-  return { id, key, trust, dir: deviceDir, publicKey: derived };
+  return { id, key, trust, updateTrust, dir: deviceDir, publicKey: derived };
 }
 
 /** The ids of the identities in DIR (folders holding a device.key), sorted. A missing DIR has none. */

@@ -34,6 +34,7 @@ import {
   PUBLICATION_KINDS,
   signPublication,
   PUBLICATIONS,
+  type BirthBody,
   type PublicationBodies,
   type PublicationFields,
   type PublicationKind,
@@ -95,6 +96,20 @@ export interface DeviceService {
    * it: the service verifies what it receives (and reports refusals through its link).
    */
   onMessage?(topic: string, message: Uint8Array): void;
+  /** The session's state changed: "online" once the birth is out and its subscriptions made. */
+  onSessionState?(state: SessionState): void;
+  /** What the service adds to every birth (the update agent: the installed update state). */
+  birth?(): ServiceBirthFields;
+}
+
+/** The birth fields a service may fill. */
+export type ServiceBirthFields = Partial<Pick<BirthBody, "update">>;
+
+/** A door self-test that failed: the read and its refusal code. */
+export interface SelfTestFailure {
+  readonly door: string;
+  readonly op: string;
+  readonly code: string;
 }
 
 /** What an attached service may do. */
@@ -104,6 +119,18 @@ export interface ServiceLink {
   publish<K extends PublicationKind>(kind: K, fields: PublicationFields<K>): void;
   /** Reports a refusal as a security event (rate-limited); true when the event left. */
   refuse(code: ErrorCode, principal?: string): boolean;
+  /**
+   * Sends an unsigned QoS 0 message on <prefix>/<device>/<name>/`topic` when online (false: offline, not
+   * sent, not kept): for requests whose answers the service checks otherwise (the update agent's block
+   * requests: the signed digest covers the blocks). Never a publication: those are signed (publish).
+   */
+  send(topic: string, payload: Uint8Array): boolean;
+  /** The session's state now. */
+  readonly state: SessionState;
+  /** Publications not yet acknowledged by the broker (0: all of them reached it). */
+  readonly pending: number;
+  /** Runs the doors' self-tests (selfTest on Device); the failures, none when all pass. */
+  selfTest(): SelfTestFailure[];
 }
 
 const KEY_PUBLICATION_SEQ = "pubseq";
@@ -181,6 +208,11 @@ export class Device {
     });
     this.session = new DeviceSession({
       ...options.session,
+      onStateChange: (state, detail) => {
+        // Services first: an app's callback may stop the device.
+        this.services.forEach((service) => service.onSessionState?.(state));
+        options.session?.onStateChange?.(state, detail);
+      },
       deviceId: options.id,
       transport: ports.transport,
       timers: ports.timers,
@@ -235,11 +267,14 @@ export class Device {
     const reserved = [COMMAND_LEVEL, ...DEVICE_KINDS.map((kind) => PUBLICATIONS[kind].topic.split("/")[0])];
     if (!SERVICE_NAME_PATTERN.test(service.name) || reserved.indexOf(service.name) >= 0) fail("invalid-options", `service name "${service.name}" must match ${SERVICE_NAME_PATTERN} and not be one of ${reserved.join(", ")}`);
     if (this.services.has(service.name)) fail("invalid-options", `a service named "${service.name}" is attached already`);
+    const session = this.session;
     const kinds = service.kinds ?? [];
     for (const kind of kinds) {
       if (PUBLICATION_KINDS.indexOf(kind) < 0 || !PUBLICATIONS[kind].numbered) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": not a numbered publication kind`);
       const owner = DEVICE_KINDS.indexOf(kind) >= 0 ? "the device" : this.serviceKinds.get(kind);
       if (owner !== undefined) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": ${owner} does`);
+      // A service's publications go out under its own topic level, like its subscriptions.
+      if (!PUBLICATIONS[kind].topic.startsWith(`${service.name}/`)) fail("invalid-options", `service "${service.name}" cannot publish "${kind}": its topic ${PUBLICATIONS[kind].topic} is not under ${service.name}/`);
     }
     this.services.set(service.name, service);
     for (const kind of kinds) this.serviceKinds.set(kind, service.name);
@@ -250,7 +285,33 @@ export class Device {
         this.publishNumbered(kind, fields);
       },
       refuse: (code, principal = "unknown") => this.runtime.refuse(code, principal),
+      send: (topic, payload) => this.session.send(`${service.name}/${topic}`, payload),
+      get state() {
+        return session.state;
+      },
+      get pending() {
+        return session.pending;
+      },
+      selfTest: () => this.selfTest(),
     };
+  }
+
+  /**
+   * The doors' self-tests: every readable property of every door is read as the device itself (through
+   * the one dispatch path, so a failure is a security event like any other). The failures: a read that
+   * throws (a sensor that cannot be read, a door whose state does not parse). The update agent's health
+   * check runs this after a new build boots on trial.
+   */
+  selfTest(): SelfTestFailure[] {
+    const failures: SelfTestFailure[] = [];
+    for (const schema of this.runtime.schemas()) {
+      for (const property of Object.keys(schema.properties ?? {})) {
+        const op = `read.${property}`;
+        const outcome = this.runtime.dispatch({ principal: this.runtime.localPrincipal, door: schema.name, op });
+        if (!outcome.ok) failures.push({ door: schema.name, op, code: outcome.code });
+      }
+    }
+    return failures;
   }
 
   /** The session's state: "stopped", "connecting", "online" or "waiting" (to reconnect). */
@@ -390,7 +451,12 @@ export class Device {
     this.reportDrops();
     const session = this.sequence.next();
     const death = signPublication(crypto, key, "death", { device: this.id, seq: session, session });
+    let serviceFields: ServiceBirthFields = {};
+    this.services.forEach((service) => {
+      if (service.birth) serviceFields = { ...serviceFields, ...service.birth() };
+    });
     const birth = signPublication(crypto, key, "birth", {
+      ...serviceFields,
       device: this.id,
       seq: this.sequence.next(),
       session,

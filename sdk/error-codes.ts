@@ -152,9 +152,26 @@ export const ERROR_CODES = {
     "broker-unreachable",
     "demo-timeout",
     "moddable-missing",
+    "power-cut-failed",
   ],
   /** Outgoing webhooks (docs/events.md). */
   webhook: ["url-invalid", "secret-missing", "secret-invalid", "filter-invalid", "too-many-webhooks", "webhook-unknown"],
+  /** The update agent, its transfer and trust updates (protocol §8), and the server's side of the transfer. */
+  update: [
+    "update-no-trust",
+    "update-trust-malformed",
+    "update-trust-stale",
+    "update-trust-epoch",
+    "update-offer-malformed",
+    "update-busy",
+    "update-superseded",
+    "update-uri-unsupported",
+    "update-block-unexpected",
+    "update-unhealthy",
+    "update-trial-crashed",
+    "update-no-rollback",
+    "update-slot",
+  ],
   /** SUIT update manifests (docs/suit.md). */
   suit: [
     "suit-not-envelope",

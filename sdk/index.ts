@@ -4,7 +4,7 @@
 // codecs are imported by their paths by the SDK's own host tools). Inside sdk/, modules import each other
 // by relative paths.
 
-export { Device, type DeviceOptions, type DevicePorts, type FirmwareInfo, type DeviceService, type ServiceLink } from "./device";
+export { Device, type DeviceOptions, type DevicePorts, type FirmwareInfo, type DeviceService, type ServiceLink, type ServiceBirthFields, type SelfTestFailure } from "./device";
 export { GatehouseError, errorCode, fail, isGatehouseError } from "./errors";
 export type { ErrorCode } from "./error-codes";
 export { toHex, fromHex, concatBytes, bytesEqual } from "./bytes";
@@ -29,8 +29,18 @@ export type { Outcome } from "./doors/runtime";
 export type { PublicationKind, PublicationFields } from "./session/publications";
 
 // The ports a platform implements
-export type { CryptoPort } from "./ports/crypto";
+export type { CryptoPort, Sha256Stream } from "./ports/crypto";
 export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";
 export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
 export type { MqttConnectOptions, MqttWill, QoS, TransportHandlers, TransportPort } from "./ports/transport";
+export type { BootInfo, BootState, RollbackReason, UpdatePort } from "./ports/update";
+
+// Signed updates on the device (docs/protocol.md section 8). Types only: a value export would load the
+// update agent (and the SUIT interpreter) into every app that imports the SDK, on a device's few KiB of
+// heap, and the Moddable manifest maps those modules only for builds that use them.
+export type { UpdateAgentOptions } from "./update/agent";
+export type { TransferSettings } from "./update/transfer";
+export type { UpdateTrustDocument } from "./update/trust";
+export type { FileUpdatePortOptions, SlotFiles } from "./update/file-port";
+export type { UpdateInfo, UpdateAgentState, UpdateState } from "./session/publications";

@@ -457,6 +457,18 @@ for (const [name, port] of hostPorts) {
     t.is(toHex(port.sha256(new Uint8Array(0))), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   });
 
+  test(`${name}: createSha256 hashes in pieces (views with offsets too) what sha256 hashes at once; streams are independent`, (t) => {
+    const data = new Uint8Array(10_000).map((_, i) => (i * 7 + 3) & 0xff);
+    const whole = toHex(port.sha256(data));
+    const a = port.createSha256();
+    const b = port.createSha256();
+    for (let at = 0; at < data.length; at += 999) a.update(data.subarray(at, at + 999));
+    b.update(utf8("abc"));
+    t.is(toHex(a.digest()), whole);
+    t.is(toHex(b.digest()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    t.is(toHex(port.createSha256().digest()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  });
+
   test(`${name}: keys are bound to their algorithm, and malformed keys are refused`, (t) => {
     const ed = nodeCrypto.generateKey("EdDSA", utf8("bound"));
     const es = nodeCrypto.generateKey("ES256", utf8("bound-es"));
@@ -578,6 +590,10 @@ test("moddable (stand-ins): EdDSA is alg-unsupported; sha256 uses Digest", async
   t.is(codeOf(() => port.sign("EdDSA", edKey(v, true), hex(v.message))), "alg-unsupported");
   t.is(toHex(port.sha256(utf8("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   t.is(toHex(port.sha256(utf8("xxabc").subarray(2))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const stream = port.createSha256();
+  stream.update(utf8("xxab").subarray(2));
+  stream.update(utf8("c"));
+  t.is(toHex(stream.digest()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "createSha256 through Digest, views copied");
   t.is(codeOf(() => port.sign("ES256", publicOf(RFC6979_KEY), utf8("m"))), "key-invalid");
 });
 

@@ -4,11 +4,30 @@
 
 import type { CoseKey } from "../../sdk/cose/key";
 import type { CommandReply } from "../client/results";
-import type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
+import type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
 import type { EventSignal } from "./export/event-signal";
+import type { PreparedUpdate, UpdateSignal } from "./update-transfer";
 
 export type { CommandReply } from "../client/results";
-export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
+export type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, InstalledUpdateRow, KeyChange, ResultRow, TelemetryRow, UpdateStatusRow } from "./store";
+export type { ImageSource, PreparedUpdate } from "./update-transfer";
+
+export interface UpdateOfferRequest {
+  device: string;
+  /** The server's name for the job (1 to 64 characters); the device's statuses carry it. */
+  rollout: string;
+  /** From prepareUpdate (update-transfer.ts): the envelope and its image. */
+  update: PreparedUpdate;
+  /** Block size offered (default 4096; a device may take smaller ones). */
+  blockSize?: number;
+}
+
+export interface TrustUpdateRequest {
+  device: string;
+  rollout: string;
+  /** A trust update as `gatehouse update trust` writes it. */
+  trust: Uint8Array;
+}
 
 export interface DeviceDetail extends DeviceRow {
   telemetry: TelemetryRow[];
@@ -43,4 +62,20 @@ export interface FleetApi {
    * Fails with no-result (timeout), unknown-device, command-mismatch, server-busy, server-stopped.
    */
   relayCommand(request: RelayRequest): Promise<CommandReply>;
+  /**
+   * Offers an update to a registered device and serves its block requests from the update's image
+   * until another offer to it or withdrawUpdate. Progress arrives as the device's signed statuses
+   * (updateState, updateChanges). Fails with unknown-device, invalid-input, server-stopped.
+   */
+  offerUpdate(request: UpdateOfferRequest): Promise<void>;
+  /** Stops serving a device's blocks (its rollout ended or was aborted). */
+  withdrawUpdate(device: string): void;
+  /** Sends a signed trust update to a registered device. */
+  sendTrustUpdate(request: TrustUpdateRequest): Promise<void>;
+  /** A device's update state: what its latest birth says is installed, and its latest status. */
+  updateState(device: string): DeviceUpdateState | undefined;
+  /** Every device's that has one. */
+  updateStates(): DeviceUpdateState[];
+  /** Raised (with the device's id) after a device's update state changed and was stored. */
+  readonly updateChanges: UpdateSignal;
 }

@@ -53,8 +53,10 @@ import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "
 import { IngestQueue, type Incoming, type IngestQueueOptions } from "./ingest-queue";
 import { EventSignal } from "./export/event-signal";
 import { WebhookDelivery, type WebhookDeliveryOptions } from "./export/webhooks";
-import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
-import type { DeviceDetail, FleetApi, RelayRequest } from "./api";
+import { Store, type DeviceRow, type DeviceUpdateState, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
+import type { DeviceDetail, FleetApi, RelayRequest, TrustUpdateRequest, UpdateOfferRequest } from "./api";
+import { UpdateSignal, UpdateTransfer, type UpdateTransferOptions } from "./update-transfer";
+import { uuidText } from "../../sdk/suit/processor";
 
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -101,13 +103,16 @@ export interface FleetServerOptions {
   takeoverWindowMs?: number;
   /** Retry and timeout settings of webhook delivery (export/webhooks.ts); webhooks live in the database. */
   webhooks?: WebhookDeliveryOptions;
+  /** Bounds of the update transfer (update-transfer.ts): block requests per device and second, reads in flight. */
+  updates?: Pick<UpdateTransferOptions, "requestsPerSecond" | "requestBurst" | "maxReadsInFlight">;
 }
 
 export type Activity =
   | { type: "online"; device: string; session: number | null; firmware: string | null }
   | { type: "offline"; device: string }
   | { type: "event"; event: EventRow }
-  | { type: "registered"; device: string; change: KeyChange };
+  | { type: "registered"; device: string; change: KeyChange }
+  | { type: "update"; device: string; state: DeviceUpdateState };
 
 
 /** Longest device id taken from a topic into the database (ids are at most 64 bytes as kids). */
@@ -167,6 +172,10 @@ export class FleetServer implements FleetApi {
   duplicates = 0;
   /** Raised after security events were stored (and committed): the exports read them then. */
   readonly newEvents = new EventSignal();
+  /** Raised (with the device) after a device's update state was stored: a status, or a birth's installed state. */
+  readonly updateChanges = new UpdateSignal();
+  /** The server's side of the update transfer: offers, and serving block requests. */
+  readonly transfer: UpdateTransfer;
   private webhooks: WebhookDelivery | undefined;
 
   private constructor(options: FleetServerOptions) {
@@ -176,6 +185,12 @@ export class FleetServer implements FleetApi {
     this.store = new Store(options.dbPath);
     this.queue = new IngestQueue(options.ingest);
     this.gaps = new PublicationGaps({ graceMs: options.gapGraceMs });
+    this.transfer = new UpdateTransfer({
+      ...options.updates,
+      topicPrefix: this.prefix,
+      onRefused: (device, code, detail) => this.inTransaction(() => this.serverEvent(device, code, detail)),
+      log: (line) => this.log(line),
+    });
   }
 
   static async start(options: FleetServerOptions): Promise<FleetServer> {
@@ -223,6 +238,9 @@ export class FleetServer implements FleetApi {
     });
     const topics = PUBLICATION_KINDS.map((kind) => `${this.prefix}/+/${PUBLICATIONS[kind].topic}`);
     await this.mqtt.subscribeAsync(topics, { qos: 1 });
+    // Block requests: QoS 0 both ways (a lost one is asked again); served at once, not through the ingest queue.
+    this.transfer.attach(this.mqtt);
+    await this.mqtt.subscribeAsync(this.transfer.requestFilter, { qos: 0 });
     const version = speaksMqtt5(this.mqtt) ? `MQTT 5, maximum packet ${PUBLICATION_PACKET_BYTES} bytes` : "MQTT 3.1.1: larger messages are refused after they arrive";
     this.log(`broker: connected to ${this.options.brokerUrl} (${version}), subscribed to ${topics.join(", ")}`);
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
@@ -343,6 +361,32 @@ export class FleetServer implements FleetApi {
     };
   }
 
+  // ---- updates ----
+
+  async offerUpdate(request: UpdateOfferRequest): Promise<void> {
+    if (this.stopped) fail("server-stopped", "the server is stopping");
+    if (!this.keys.has(request.device)) fail("unknown-device", `device ${request.device} is not registered`);
+    await this.transfer.offer({ device: request.device, rollout: request.rollout, envelope: request.update.envelope, image: request.update.source, blockSize: request.blockSize });
+  }
+
+  withdrawUpdate(device: string): void {
+    this.transfer.withdraw(device);
+  }
+
+  async sendTrustUpdate(request: TrustUpdateRequest): Promise<void> {
+    if (this.stopped) fail("server-stopped", "the server is stopping");
+    if (!this.keys.has(request.device)) fail("unknown-device", `device ${request.device} is not registered`);
+    await this.transfer.sendTrust(request.device, request.rollout, request.trust);
+  }
+
+  updateState(device: string): DeviceUpdateState | undefined {
+    return this.store.updateState(device);
+  }
+
+  updateStates(): DeviceUpdateState[] {
+    return this.store.updateStates();
+  }
+
   // ---- ingestion ----
 
   private window(device: string, kind: string): ReplayWindow {
@@ -392,6 +436,11 @@ export class FleetServer implements FleetApi {
     this.notify({ type: "event", event: row });
   }
 
+  private updateChanged(device: string): void {
+    const state = this.store.updateState(device);
+    if (state) this.notify({ type: "update", device, state });
+  }
+
   /** Reports an activity; inside an ingestion transaction, once it has committed. */
   private notify(activity: Activity): void {
     if (this.queued) {
@@ -400,6 +449,7 @@ export class FleetServer implements FleetApi {
     }
     try {
       if (activity.type === "event") this.newEvents.raise();
+      if (activity.type === "update") this.updateChanges.raise(activity.device);
       this.options.onActivity?.(activity);
     } catch (e) {
       this.log(`onActivity failed: ${(e as Error).message}`);
@@ -430,9 +480,15 @@ export class FleetServer implements FleetApi {
     const first = topic.indexOf("/");
     const second = topic.indexOf("/", first + 1);
     if (first < 0 || second <= first + 1 || topic.slice(0, first) !== this.prefix) return;
-    const kind = kindOfTopic(topic.slice(second + 1));
-    if (kind === undefined) return;
+    const rest = topic.slice(second + 1);
     const device = topic.slice(first + 1, second);
+    if (rest === "update/get") {
+      // A block request of a registered device: answered at once (unsigned, QoS 0; update-transfer.ts).
+      if (this.keys.has(device) && !this.stopped) this.transfer.onRequest(device, payload);
+      return;
+    }
+    const kind = kindOfTopic(rest);
+    if (kind === undefined) return;
     const item: Incoming = { topic, device, kind, payload, retain, receivedAt: Date.now() };
     // Larger than any publication (an MQTT 3.1.1 broker sends what an MQTT 5 one would drop): the bytes
     // are not kept, only their count.
@@ -580,6 +636,11 @@ export class FleetServer implements FleetApi {
         });
         this.recordGaps(this.gaps.birth(device, b.stream, b.next, b.droppedRanges.map(([first, last]) => [first, last]), now));
         if (newer) this.watchConnect(device, b.stream, b.session, now);
+        if (newer && b.update !== undefined) {
+          const u = b.update;
+          this.store.putInstalledUpdate(device, { vendorId: uuidText(u.vendorId), classId: uuidText(u.classId), seq: u.seq, epoch: u.epoch, minEpoch: u.minEpoch, trustSeq: u.trustSeq, state: u.state }, now);
+          this.updateChanged(device);
+        }
         return;
       }
       case "death": {
@@ -616,6 +677,21 @@ export class FleetServer implements FleetApi {
           seq: b.seq,
           detail: null,
         });
+        break;
+      }
+      case "update": {
+        const b = body.fields;
+        const newer = this.store.putUpdateStatus(device, {
+          rollout: b.rollout,
+          manifest: b.manifest ?? null,
+          trust: b.trust ?? null,
+          state: b.state,
+          progress: b.progress,
+          code: b.code ?? null,
+          seq: b.seq,
+          receivedAt: now,
+        });
+        if (newer) this.updateChanged(device);
         break;
       }
       case "result": {

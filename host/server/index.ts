@@ -14,3 +14,6 @@ export { ApiGuard, allowDevice, callerOf, devicePatternOf } from "./auth/guard";
 export { LoginLimiter, LOGIN_LIMITS } from "./auth/login-limits";
 export { AuditLog, type AuditEntry } from "./audit/audit-log";
 export { openApiDocument } from "./http-openapi";
+export type { DeviceUpdateState, InstalledUpdateRow, TrustUpdateRequest, UpdateOfferRequest, UpdateStatusRow } from "./api";
+export { UpdateTransfer, UpdateSignal, prepareUpdate, bytesImage, fileImage, type ImageSource, type PreparedUpdate } from "./update-transfer";
+export { readUpdatePackage, splitIntegratedPayloads, withIntegratedImage, INTEGRATED_IMAGE, type UpdatePackage } from "./update-package";

@@ -12,6 +12,8 @@
 //                    so a restart does not ingest retained births (or redelivered messages) again
 //   streams          per device, which indices of its publication stream arrived (gaps.ts, as JSON), so
 //                    a restart neither forgets a gap nor invents one
+//   device_updates   per device, the installed update state its latest birth names and its latest signed
+//                    `update` status (protocol §8): what a rollout layer reads
 //   webhooks         outgoing webhooks and their delivery cursors (export/webhook-schema.ts; the cursor over
 //                    security_events is the outbox, so no event is copied and none can be lost)
 //   users, tokens, sessions  people and API tokens, passwords and tokens only as hashes (auth/schema.ts,
@@ -97,6 +99,42 @@ export interface ResultRow {
   code: string | null;
   message: string | null;
   seq: number;
+}
+
+/** A birth's `update` as stored: the ids as UUID text. */
+export interface InstalledUpdateRow {
+  vendorId: string;
+  classId: string;
+  seq: number;
+  epoch: number;
+  minEpoch: number;
+  trustSeq: number;
+  /** What the device's update agent was doing at that connect: idle, downloading, trial, no-trust. */
+  state: string;
+}
+
+/** The latest `update` status of a device (protocol §8). */
+export interface UpdateStatusRow {
+  rollout: string;
+  /** The manifest's sequence number (null for a trust update, or a refusal before the manifest was read). */
+  manifest: number | null;
+  /** The trust document's sequence number (trust updates). */
+  trust: number | null;
+  state: string;
+  progress: number;
+  code: string | null;
+  /** The publication's seq, and when the server received it. */
+  seq: number;
+  receivedAt: number;
+}
+
+export interface DeviceUpdateState {
+  device: string;
+  /** From the latest birth; null before a birth with an update agent arrived. */
+  installed: InstalledUpdateRow | null;
+  /** The latest status; null before the first. */
+  status: UpdateStatusRow | null;
+  updatedAt: number;
 }
 
 export interface EventFilter {
@@ -195,6 +233,14 @@ CREATE TABLE IF NOT EXISTS replay (
   PRIMARY KEY (device, kind)
 ) STRICT;
 
+CREATE TABLE IF NOT EXISTS device_updates (
+  device TEXT PRIMARY KEY,
+  installed TEXT,
+  status TEXT,
+  status_seq INTEGER,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
 ${WEBHOOK_SCHEMA}
 ${AUTH_SCHEMA}
 ${AUDIT_SCHEMA}
@@ -287,6 +333,22 @@ export function eventRow(r: EventDbRow): EventRow {
     suppressed: r.suppressed,
     seq: r.seq,
     detail: r.detail,
+  };
+}
+
+interface UpdateDbRow {
+  device: string;
+  installed: string | null;
+  status: string | null;
+  updated_at: number;
+}
+
+function updateRow(r: UpdateDbRow): DeviceUpdateState {
+  return {
+    device: r.device,
+    installed: (parseJson(r.installed) as unknown as InstalledUpdateRow | null) ?? null,
+    status: (parseJson(r.status) as unknown as UpdateStatusRow | null) ?? null,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -480,6 +542,39 @@ export class Store {
         ? `SELECT * FROM security_events ${clause} ORDER BY id ASC LIMIT ?`
         : `SELECT * FROM (SELECT * FROM security_events ${clause} ORDER BY id DESC LIMIT ?) ORDER BY id ASC`;
     return (this.db.prepare(sql).all(...params, limit) as EventDbRow[]).map(eventRow);
+  }
+
+  // ---- updates ----
+
+  /** The installed update state a birth named. */
+  putInstalledUpdate(device: string, installed: InstalledUpdateRow, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO device_updates (device, installed, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET installed = excluded.installed, updated_at = excluded.updated_at`,
+      )
+      .run(device, JSON.stringify(installed), now);
+  }
+
+  /** A status, when it is newer (by seq) than the one stored; returns whether it was. */
+  putUpdateStatus(device: string, status: UpdateStatusRow): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT INTO device_updates (device, status, status_seq, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (device) DO UPDATE SET status = excluded.status, status_seq = excluded.status_seq, updated_at = excluded.updated_at
+         WHERE device_updates.status_seq IS NULL OR device_updates.status_seq < excluded.status_seq`,
+      )
+      .run(device, JSON.stringify(status), status.seq, status.receivedAt);
+    return result.changes > 0;
+  }
+
+  updateState(device: string): DeviceUpdateState | undefined {
+    const row = this.db.prepare("SELECT * FROM device_updates WHERE device = ?").get(device) as UpdateDbRow | undefined;
+    return row && updateRow(row);
+  }
+
+  updateStates(): DeviceUpdateState[] {
+    return (this.db.prepare("SELECT * FROM device_updates ORDER BY device").all() as UpdateDbRow[]).map(updateRow);
   }
 
   // ---- results ----

@@ -19,6 +19,16 @@
 // hashes, say) under stateDir/<id>/app/, so both survive restarts; without it, state lives in memory and
 // dies with the process.
 //
+// Updates: every device runs the update agent (sdk/update/agent.ts) over a file-backed update port: two
+// slots and a boot record under stateDir/<id>/update/ (in memory without stateDir). A slot's bytes are a
+// "build" (host/sim/build.ts): a header naming the firmware, which the birth reports, and a payload;
+// slot 0 starts with the factory build of the app's firmware. The update trust comes from the identity
+// (update-trust.cbor from `gatehouse provision --update-key`), or `updateTrust` for generated ones.
+// When the agent restarts the device (into a trial build, or back after a rollback), the simulator does
+// what a reset does: the app and the Device stop (the broker publishes the will), and a new Device boots
+// from what the boot record says, with the same storage. A build flagged to crash restarts at once, before
+// it can confirm; the next boot rolls it back.
+//
 // Memory: the per-device cost is the Device (session, runtime, doors, a bounded offline queue), the
 // simulated board and one TCP socket; keys and trust lists are shared where they can be. Connects are
 // staggered (`staggerMs` apart, default 5 ms above 20 devices) so a thousand devices do not hit the
@@ -26,6 +36,15 @@
 
 import { join } from "node:path";
 import { Device } from "../../sdk/device";
+import type { BootInfo } from "../../sdk/ports/update";
+import { UpdateAgent } from "../../sdk/update/agent";
+import { FileUpdatePort, SLOT_FILES, type SlotFiles } from "../../sdk/update/file-port";
+import { classNameOf, DEFAULT_VENDOR_NAME, nameUuid } from "../../sdk/update/ids";
+import type { TransferSettings } from "../../sdk/update/transfer";
+import type { UpdateTrustDocument } from "../../sdk/update/trust";
+import { NodeSlotFiles } from "../../ports/node/update";
+import { BUILD_FLAGS, readSimBuild, simBuild, SIM_BUILD_HEADER_BYTES, type SimBuild } from "./build";
+import { MemorySlotFiles } from "./memory-slots";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { fail } from "../../sdk/errors";
 import type { StoragePort } from "../../sdk/ports/storage";
@@ -71,6 +90,28 @@ export interface SimulatorOptions<E extends ExampleName | SimulatorApp<any> = Ex
   backoffInitialMs?: number;
   /** Told of every session state change of every device. */
   onStateChange?(device: SimulatedDevice<AppOf<E>>, state: SessionState, detail: string): void;
+  /** The update trust of generated identities (default: the first provisioned identity's, if it has one). */
+  updateTrust?: UpdateTrustDocument;
+  /** The update agents' settings. */
+  updates?: SimulatorUpdateOptions;
+}
+
+export interface SimulatorUpdateOptions {
+  /** The devices' vendor and class ids (default: derived from "gatehouse vendor" and the app's name, sdk/update/ids.ts). */
+  vendorId?: Uint8Array;
+  classId?: Uint8Array;
+  /** The size of each slot (default 32 MiB). */
+  capacity?: number;
+  maxBlockSize?: number;
+  transfer?: TransferSettings;
+  /** How long a trial build has to pass its health check (default 60 s). */
+  healthDeadlineMs?: number;
+  healthRetryMs?: number;
+  /** A restart takes this long (default 50 ms); a crashing build crashes this long after it boots (default 200 ms). */
+  restartDelayMs?: number;
+  crashAfterMs?: number;
+  /** Told of each agent's steps, one line each. */
+  log?: (id: string, line: string) => void;
 }
 
 export interface SimulatedDevice<A = InstalledApp> {
@@ -83,6 +124,28 @@ export interface SimulatedDevice<A = InstalledApp> {
   readonly app: A;
   /** Whether the identity came from identitiesDir (false: generated for this run). */
   readonly provisioned: boolean;
+  /** The update agent. */
+  readonly agent: UpdateAgent;
+  /** What this boot is (normal, trial, rolled-back) and which slot runs. */
+  readonly boot: BootInfo;
+  /** The running build's header (its firmware), and SHA-256 of the running slot's bytes. */
+  readonly build: SimBuild & { readonly digest: Uint8Array; readonly size: number };
+  /** Boots of this device since the simulator started (1: never restarted). */
+  readonly boots: number;
+}
+
+/** What survives a simulated device's restarts: identity, storage, slots. */
+interface DeviceParts {
+  readonly index: number;
+  readonly id: string;
+  readonly key: CoseKey;
+  readonly trust: TrustList;
+  readonly updateTrust?: UpdateTrustDocument;
+  readonly provisioned: boolean;
+  readonly storage: StoragePort;
+  readonly appStorage: StoragePort;
+  readonly slots: SlotFiles;
+  boots: number;
 }
 
 const MAX_DEVICES = 10_000;
@@ -96,6 +159,10 @@ function seedOf(id: string): number {
 
 export class Simulator<A extends InstalledApp = InstalledApp> {
   readonly devices: SimulatedDevice<A>[] = [];
+  private readonly parts: DeviceParts[] = [];
+  private readonly restartTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Devices between the stop and the boot of a restart, by index. */
+  private readonly resetting = new Set<number>();
   private readonly options: SimulatorOptions;
   private readonly app: SimulatorApp<A>;
   private readonly online = new Set<string>();
@@ -161,10 +228,12 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
   async stop(graceful = true): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const timer of this.startTimers) clearTimeout(timer);
+    for (const timer of [...this.startTimers, ...this.restartTimers]) clearTimeout(timer);
     this.startTimers.clear();
+    this.restartTimers.clear();
     for (const d of this.devices) {
       d.app.stop();
+      d.agent.stop();
       d.device.stop(graceful);
     }
     this.online.clear();
@@ -172,8 +241,41 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
     await new Promise<void>((resolve) => setTimeout(resolve, 20));
   }
 
+  /** The device `id` as it runs now (a restart replaces the entry). */
+  device(id: string): SimulatedDevice<A> {
+    const entry = this.devices.find((d) => d.id === id);
+    if (entry === undefined) return fail("usage", `no simulated device ${id}`);
+    return entry;
+  }
+
+  /**
+   * Restarts a device as a reset would (a power cycle): its app and Device stop without a goodbye (the
+   * broker publishes the will), and it boots again from what its boot record says, with its storage.
+   */
+  restart(id: string): void {
+    const entry = this.device(id);
+    this.reset(this.parts[this.devices.indexOf(entry)]);
+  }
+
   private log(line: string): void {
     this.options.log?.(line);
+  }
+
+  private reset(parts: DeviceParts): void {
+    const entry = this.devices[parts.index];
+    if (this.stopped || entry === undefined || this.resetting.has(parts.index)) return;
+    this.resetting.add(parts.index);
+    entry.app.stop();
+    entry.agent.stop();
+    entry.device.stop(false);
+    this.online.delete(parts.id);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      this.resetting.delete(parts.index);
+      if (this.stopped) return;
+      this.startDevice(this.boot(parts));
+    }, this.options.updates?.restartDelayMs ?? 50);
+    this.restartTimers.add(timer);
   }
 
   private build(): void {
@@ -187,17 +289,43 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
     }
     const prefix = o.idPrefix ?? "sim";
     const width = String(o.devices).length;
-    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, true);
+    const updateTrust = o.updateTrust ?? identities[0]?.updateTrust;
+    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, identity.updateTrust, true);
     for (let n = 1; this.devices.length < o.devices; n++) {
       const id = checkDeviceId(`${prefix}-${String(n).padStart(width, "0")}`);
-      if (!taken.has(id)) this.add(id, generateDeviceKey(id), trust, false);
+      if (!taken.has(id)) this.add(id, generateDeviceKey(id), trust, updateTrust, false);
     }
   }
 
-  private add(id: string, key: CoseKey, trust: TrustList, provisioned: boolean): void {
+  private add(id: string, key: CoseKey, trust: TrustList, updateTrust: UpdateTrustDocument | undefined, provisioned: boolean): void {
     const o = this.options;
-    const storage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id)) : new MemoryStorage();
-    const appStorage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id, "app")) : new MemoryStorage();
+    const parts: DeviceParts = {
+      index: this.parts.length,
+      id,
+      key,
+      trust,
+      updateTrust,
+      provisioned,
+      storage: o.stateDir ? new FileStorage(join(o.stateDir, id)) : new MemoryStorage(),
+      appStorage: o.stateDir ? new FileStorage(join(o.stateDir, id, "app")) : new MemoryStorage(),
+      slots: o.stateDir ? new NodeSlotFiles(join(o.stateDir, id, "update")) : new MemorySlotFiles(),
+      boots: 0,
+    };
+    this.parts.push(parts);
+    // The factory build, before the first boot ever.
+    if (parts.slots.read(SLOT_FILES[0], 0, 1) === undefined) parts.slots.write(SLOT_FILES[0], 0, simBuild(o.firmware ?? this.app.firmware));
+    this.boot(parts);
+  }
+
+  /** Boots a device: the update port's boot step, then the Device, its update agent and its app. */
+  private boot(parts: DeviceParts): SimulatedDevice<A> {
+    const o = this.options;
+    const u = o.updates ?? {};
+    const { id, key, trust, storage, appStorage, provisioned } = parts;
+    parts.boots++;
+    const port = new FileUpdatePort({ files: parts.slots, capacity: u.capacity ?? 32 * 1024 * 1024, restart: () => this.reset(parts) });
+    const boot = port.boot();
+    const build = this.runningBuild(port);
     const seed = seedOf(id);
     const provider = createSimulatedProvider({
       ...o.world,
@@ -211,15 +339,32 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       key,
       trust,
       ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl }) },
-      firmware: { version: o.firmware ?? this.app.firmware },
+      firmware: { version: build.firmware },
       events: this.app.deviceOptions?.events,
       session: {
         keepAlive: o.keepAlive,
         backoffInitialMs: o.backoffInitialMs,
         onStateChange: (state, detail) => {
-          if (entry) this.stateChanged(entry, state, detail);
+          if (entry && this.devices[parts.index] === entry) this.stateChanged(entry, state, detail);
         },
       },
+    });
+    const agent = new UpdateAgent({
+      device,
+      port,
+      storage,
+      crypto: nodeCrypto,
+      clock: nodeClock,
+      timers: nodeTimers,
+      vendorId: u.vendorId ?? nameUuid(nodeCrypto, DEFAULT_VENDOR_NAME),
+      classId: u.classId ?? nameUuid(nodeCrypto, classNameOf(this.app.name)),
+      trust: parts.updateTrust,
+      maxBlockSize: u.maxBlockSize,
+      transfer: u.transfer,
+      healthDeadlineMs: u.healthDeadlineMs,
+      healthRetryMs: u.healthRetryMs,
+      healthCheck: () => (build.flags & BUILD_FLAGS.unhealthy ? `${build.firmware} is a build that fails its health check` : undefined),
+      log: u.log ? (line) => u.log?.(id, line) : undefined,
     });
     const app = this.app.install({
       id,
@@ -231,23 +376,53 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       storage: appStorage,
       onError: (e) => this.log(`${id}: ${this.app.name}: ${(e as Error)?.message ?? e}`),
     });
-    entry = { id, device, publicKey: publicKey(key), provider, app, provisioned };
-    this.devices.push(entry);
+    entry = { id, device, publicKey: publicKey(key), provider, app, provisioned, agent, boot, build, boots: parts.boots };
+    this.devices[parts.index] = entry;
+    if (build.flags & BUILD_FLAGS.crash) {
+      // It crashes before it can confirm itself: the next boot finds the trial unconfirmed and rolls back.
+      const timer = setTimeout(() => {
+        this.restartTimers.delete(timer);
+        this.log(`${id}: ${build.firmware} crashed`);
+        this.reset(parts);
+      }, u.crashAfterMs ?? 200);
+      this.restartTimers.add(timer);
+    }
+    return entry;
+  }
+
+  /** The running slot's build: its header, size and SHA-256 (streamed). */
+  private runningBuild(port: FileUpdatePort): SimBuild & { digest: Uint8Array; size: number } {
+    const header = readSimBuild(port.read("running", 0, SIM_BUILD_HEADER_BYTES));
+    if (header === undefined) return fail("update-slot", "the running slot holds no build");
+    const hash = nodeCrypto.createSha256();
+    let size = 0;
+    for (;;) {
+      const piece = port.read("running", size, 1 << 20);
+      if (piece.length === 0) break;
+      hash.update(piece);
+      size += piece.length;
+    }
+    return { ...header, digest: hash.digest(), size };
   }
 
   private connectAll(): void {
     const stagger = this.options.staggerMs ?? (this.devices.length > 20 ? 5 : 0);
     this.devices.forEach((d, i) => {
       if (stagger === 0 || i === 0) {
-        d.device.start();
+        this.startDevice(d);
         return;
       }
       const timer = setTimeout(() => {
         this.startTimers.delete(timer);
-        if (!this.stopped) d.device.start();
+        if (!this.stopped && this.devices[i] === d) this.startDevice(d);
       }, i * stagger);
       this.startTimers.add(timer);
     });
+  }
+
+  /** Connects a booted device, unless its build crashes at boot (it never gets that far). */
+  private startDevice(d: SimulatedDevice<A>): void {
+    if (!(d.build.flags & BUILD_FLAGS.crash)) d.device.start();
   }
 
   private stateChanged(d: SimulatedDevice<A>, state: SessionState, detail: string): void {

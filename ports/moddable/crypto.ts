@@ -13,7 +13,7 @@ import { Digest } from "crypt";
 import Curve from "curve";
 import ECDSA from "ecdsa";
 import ECPoint from "ecp";
-import { fail, type CoseKey, type CryptoPort, type SignatureAlgorithm } from "gatehouse/sdk";
+import { fail, type CoseKey, type CryptoPort, type Sha256Stream, type SignatureAlgorithm } from "gatehouse/sdk";
 import { bigIntToBytes, bytesToBigInt, Rfc6979Nonces } from "./rfc6979";
 
 const SIGNATURE_LENGTH = 64;
@@ -41,6 +41,19 @@ function sha256(data: Uint8Array): Uint8Array {
   digest.reset();
   digest.write(arrayBufferOf(data));
   return new Uint8Array(digest.close());
+}
+
+/**
+ * A Digest of its own per stream (an image hashed while it is written, next to signatures that use the
+ * shared one). Pieces go in as ArrayBuffers, as the typing says (a view that does not span its buffer is
+ * copied, as sha256 does).
+ */
+function createSha256(): Sha256Stream {
+  const stream = new Digest("SHA256");
+  return {
+    update: (data) => stream.write(arrayBufferOf(data)),
+    digest: () => new Uint8Array(stream.close()),
+  };
 }
 
 function curve(): Curve {
@@ -143,4 +156,5 @@ export const moddableCrypto: CryptoPort = {
   },
 
   sha256,
+  createSha256,
 };

@@ -12,7 +12,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import type { CoseKey, SignatureAlgorithm } from "../../sdk/cose/key";
-import type { CryptoPort } from "../../sdk/ports/crypto";
+import type { CryptoPort, Sha256Stream } from "../../sdk/ports/crypto";
 import { fail } from "../../sdk/errors";
 
 const SIGNATURE_LENGTH = 64;
@@ -77,5 +77,13 @@ export const nobleCrypto: CryptoPort = {
 
   sha256(data: Uint8Array): Uint8Array {
     return sha256(data);
+  },
+
+  createSha256(): Sha256Stream {
+    const state = sha256.create();
+    return {
+      update: (data) => void state.update(data),
+      digest: () => state.digest(),
+    };
   },
 };

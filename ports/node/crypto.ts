@@ -15,7 +15,7 @@
 
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type JsonWebKey, type KeyObject } from "node:crypto";
 import type { CoseKey, SignatureAlgorithm } from "../../sdk/cose/key";
-import type { CryptoPort, KeyGenerator } from "../../sdk/ports/crypto";
+import type { CryptoPort, KeyGenerator, Sha256Stream } from "../../sdk/ports/crypto";
 import { fail } from "../../sdk/errors";
 
 const SIGNATURE_LENGTH = 64;
@@ -139,6 +139,14 @@ export const nodeCrypto: CryptoPort & KeyGenerator = {
 
   sha256(data: Uint8Array): Uint8Array {
     return toPlain(createHash("sha256").update(data).digest());
+  },
+
+  createSha256(): Sha256Stream {
+    const hash = createHash("sha256");
+    return {
+      update: (data) => void hash.update(data),
+      digest: () => toPlain(hash.digest()),
+    };
   },
 
   generateKey(alg: SignatureAlgorithm, kid: Uint8Array): CoseKey {

@@ -17,6 +17,18 @@ export interface CryptoPort {
   /** Signs `message` with a private key (`key.d` present). ES256 output is raw r||s. */
   sign(alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
+  /**
+   * A fresh incremental SHA-256: an image is hashed piece by piece as it is written, in constant memory
+   * (node:crypto's Hash, Moddable's Digest, @noble/hashes' sha256.create()).
+   */
+  createSha256(): Sha256Stream;
+}
+
+/** An incremental SHA-256. */
+export interface Sha256Stream {
+  update(data: Uint8Array): void;
+  /** The digest of everything given to update; the stream is finished afterwards. */
+  digest(): Uint8Array;
 }
 
 /** Key generation is host-side work (provisioning, the CLI); devices receive their keys. */

@@ -50,6 +50,10 @@ export const PUBLICATION_FIELD_LIMITS = {
   droppedKinds: 16,
   /** The bytes of a result's `ref`: the first 8 of SHA-256 of the command message. */
   ref: 8,
+  /** A vendor or class id in a birth's `update`: a UUID. */
+  uuid: 16,
+  /** An update status's `progress`: percent. */
+  progress: 100,
 } as const;
 const L = PUBLICATION_FIELD_LIMITS;
 
@@ -85,6 +89,50 @@ export interface BirthBody extends PublicationHeader {
   readonly stream: number;
   /** The index the next result, telemetry or event of this boot will get. */
   readonly next: number;
+  /** The installed update state, when the device runs an update agent (sdk/update). */
+  readonly update?: UpdateInfo;
+}
+
+/** What a birth says of updates (the update agent's, sdk/update/agent.ts). */
+export interface UpdateInfo {
+  /** The device's vendor and class ids (16-byte UUIDs): what a manifest must name to be accepted. */
+  readonly vendorId: Uint8Array;
+  readonly classId: Uint8Array;
+  /** The sequence number of the running build's manifest (0 for a build no manifest installed). */
+  readonly seq: number;
+  /** The running build's security epoch. */
+  readonly epoch: number;
+  /** The device's minimum security epoch: it refuses any build, and any rollback target, below it. */
+  readonly minEpoch: number;
+  /** The sequence number of the update trust in force (0: as provisioned). */
+  readonly trustSeq: number;
+  /** What the agent is doing: idle, downloading, trial (a new build awaits its health check), or no-trust. */
+  readonly state: UpdateAgentState;
+}
+
+export type UpdateAgentState = "idle" | "downloading" | "trial" | "no-trust";
+export const UPDATE_AGENT_STATES: readonly UpdateAgentState[] = ["idle", "downloading", "trial", "no-trust"];
+
+/** The steps an update status reports (protocol section 8). */
+export type UpdateState = "offered" | "downloading" | "verified" | "installed" | "confirmed" | "rolled-back" | "refused" | "trusted";
+export const UPDATE_STATES: readonly UpdateState[] = ["offered", "downloading", "verified", "installed", "confirmed", "rolled-back", "refused", "trusted"];
+
+/**
+ * An update status: one step of an update (an offered manifest) or of a trust update. The publication
+ * kind of the update agent, a device service (sdk/device.ts attach).
+ */
+export interface UpdateBody extends PublicationHeader, StreamPosition {
+  /** The rollout the offer (or the trust update) named: the server's name for the job. */
+  readonly rollout: string;
+  /** The manifest's sequence number (for a manifest's steps). */
+  readonly manifest?: number;
+  /** The trust document's sequence number (for a trust update's steps). */
+  readonly trust?: number;
+  readonly state: UpdateState;
+  /** 0 to 100: the share of the image received (downloading), 100 once it is all there. */
+  readonly progress: number;
+  /** Why: for refused and rolled-back always; for confirmed when the build was kept without a health check. */
+  readonly code?: string;
 }
 
 export interface DeathBody extends PublicationHeader {
@@ -138,6 +186,7 @@ export interface PublicationBodies {
   result: ResultBody;
   telemetry: TelemetryBody;
   event: EventBody;
+  update: UpdateBody;
 }
 
 export type PublicationKind = keyof PublicationBodies;
@@ -172,6 +221,12 @@ const enum F {
   Ranges = 11,
   /** Door descriptions: maps with a text `name` (their schema is the device's, protocol section 5). */
   Doors = 12,
+  /** A birth's update state (UpdateInfo): a map of exactly its fields. */
+  UpdateInfo = 13,
+  /** One of UPDATE_STATES. */
+  UpdateState = 14,
+  /** An unsigned integer up to PUBLICATION_FIELD_LIMITS.progress. */
+  Percent = 15,
   Type = 31,
   /** Flags: absent when it does not apply; or null. */
   Optional = 32,
@@ -198,7 +253,18 @@ export const PUBLICATIONS: { readonly [K in PublicationKind]: PublicationInfo } 
     aad: "gatehouse birth v1",
     numbered: false,
     retained: true,
-    fields: ["session", F.Uint, "firmware", F.Firmware, "patch", F.Uint, "epoch", F.Uint, "doors", F.Doors, "dropped", F.Counts, "droppedRanges", F.Ranges, "stream", F.Uint, "next", F.Uint],
+    fields: [
+      "session", F.Uint,
+      "firmware", F.Firmware,
+      "patch", F.Uint,
+      "epoch", F.Uint,
+      "doors", F.Doors,
+      "dropped", F.Counts,
+      "droppedRanges", F.Ranges,
+      "stream", F.Uint,
+      "next", F.Uint,
+      "update", F.UpdateInfo | F.Optional,
+    ],
   },
   death: { topic: "death", aad: "gatehouse death v1", numbered: false, retained: true, fields: ["session", F.Uint] },
   // A result is ok, with an optional value, or refused, with a code and a message (checkRule).
@@ -242,7 +308,18 @@ export const PUBLICATIONS: { readonly [K in PublicationKind]: PublicationInfo } 
       "suppressed", F.Uint,
     ],
   },
+  // The update agent's (a device service): under its topic level, "update/".
+  update: {
+    topic: "update/status",
+    aad: "gatehouse update v1",
+    numbered: true,
+    retained: false,
+    fields: ["rollout", F.Name, "manifest", F.Uint | F.Optional, "trust", F.Uint | F.Optional, "state", F.UpdateState, "progress", F.Percent, "code", F.Name | F.Optional],
+  },
 };
+
+/** The fields of a birth's `update`, each an unsigned integer but the ids (UUIDs) and the state. */
+const UPDATE_INFO_FIELDS: readonly string[] = ["vendorId", "classId", "seq", "epoch", "minEpoch", "trustSeq", "state"];
 
 /** Every kind, in the table's order. */
 export const PUBLICATION_KINDS = Object.keys(PUBLICATIONS) as PublicationKind[];
@@ -300,6 +377,27 @@ function fits(type: number, value: unknown): boolean {
       }
       return true;
     }
+    case F.UpdateInfo: {
+      const get = value instanceof Map ? (k: string) => value.get(k) : typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype ? (k: string) => (value as CborObject)[k] : undefined;
+      if (get === undefined) return false;
+      let present = 0;
+      for (const field of UPDATE_INFO_FIELDS) {
+        const v = get(field);
+        if (v === undefined) return false;
+        present++;
+        if (field === "vendorId" || field === "classId") {
+          if (!(v instanceof Uint8Array) || v.length !== L.uuid) return false;
+        } else if (field === "state") {
+          if (typeof v !== "string" || UPDATE_AGENT_STATES.indexOf(v as UpdateAgentState) < 0) return false;
+        } else if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) return false;
+      }
+      const size = value instanceof Map ? value.size : Object.keys(value as object).length;
+      return size === present;
+    }
+    case F.UpdateState:
+      return typeof value === "string" && UPDATE_STATES.indexOf(value as UpdateState) >= 0;
+    case F.Percent:
+      return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value <= L.progress;
     case F.Doors: {
       if (!Array.isArray(value) || value.length > L.doors) return false;
       for (const door of value) {
@@ -332,6 +430,9 @@ function describe(type: number): string {
     `a map of at most ${L.droppedKinds} publication kinds to counts`,
     `a list of at most ${L.droppedRanges} ascending, disjoint [first, last] index ranges`,
     `a list of at most ${L.doors} door descriptions (maps with a text name)`,
+    `a map of ${UPDATE_INFO_FIELDS.join(", ")} (ids of ${L.uuid} bytes, state one of ${UPDATE_AGENT_STATES.join(", ")}, the others unsigned integers)`,
+    `one of ${UPDATE_STATES.join(", ")}`,
+    `an unsigned integer up to ${L.progress}`,
   ][type & F.Type];
   return type & F.Nullable ? `${what} or null` : what;
 }
@@ -346,10 +447,22 @@ function malformed(kind: PublicationKind, what: string): never {
   return fail("publication-malformed", `${kind} ${what}`);
 }
 
-/** The rules across fields, once each fits: a result is ok with an optional value, or refused with a code and a message. */
+/**
+ * The rules across fields, once each fits: a result is ok with an optional value, or refused with a code
+ * and a message; an update status is about a manifest or a trust document (one of the two), and a refusal
+ * or a rollback says why.
+ */
 function checkRule(kind: PublicationKind, get: (field: string) => CborValue): void {
-  if (kind !== "result") return;
   let problem: string | undefined;
+  if (kind === "update") {
+    // A refusal before the manifest was verified and read (or of a trust update) names neither.
+    if (get("manifest") !== undefined && get("trust") !== undefined) problem = "it names both a manifest and a trust document";
+    else if (get("manifest") === undefined && get("trust") === undefined && get("state") !== "refused") problem = "it names neither a manifest nor a trust document";
+    else if ((get("state") === "refused" || get("state") === "rolled-back") && get("code") === undefined) problem = `${String(get("state"))} without a code`;
+    if (problem !== undefined) malformed(kind, `is inconsistent: ${problem}`);
+    return;
+  }
+  if (kind !== "result") return;
   if (get("ok") === true) problem = get("code") !== undefined || get("message") !== undefined ? "an ok result has a code or message" : undefined;
   else if (get("value") !== undefined) problem = "a refused result has a value";
   else if (get("code") === undefined || get("message") === undefined) problem = "a refused result has no code or no message";
@@ -404,6 +517,10 @@ export function decodePublication<K extends PublicationKind>(kind: K, payload: C
         body[field] = counts;
       } else if ((type & F.Type) === F.Ranges) {
         body[field] = (value as number[][]).map((pair) => [pair[0], pair[1]]);
+      } else if ((type & F.Type) === F.UpdateInfo) {
+        const info: Record<string, unknown> = {};
+        (value as CborMap).forEach((v, k) => (info[k as string] = v));
+        body[field] = info;
       } else {
         body[field] = value;
       }

@@ -123,6 +123,17 @@ export class DeviceSession {
     return this.queue.length;
   }
 
+  /**
+   * Sends a message that is not a publication (unsigned, QoS 0, not queued) on <prefix>/<device>/`topic`,
+   * when online: a device service's request whose answer is checked otherwise (protocol section 8).
+   * False when offline: nothing is sent, nothing kept.
+   */
+  send(topic: string, payload: Uint8Array): boolean {
+    if (this.state !== "online") return false;
+    this.o.transport.publish(this.topicBase + topic, payload, 0, false, 0, false);
+    return true;
+  }
+
   private setState(state: SessionState, detail: string): void {
     this.state = state;
     this.o.onStateChange?.(state, detail);

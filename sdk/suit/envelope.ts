@@ -133,14 +133,36 @@ export function decodeEnvelope(crypto: CryptoPort, bytes: Uint8Array, options: E
 export function verifyEnvelope(crypto: CryptoPort, bytes: Uint8Array, trust: UpdateTrust, options: EnvelopeOptions = {}): VerifiedEnvelope {
   checkUpdateTrust(trust);
   const envelope = decodeEnvelope(crypto, bytes, options);
-  const { limits, authenticationBlocks: blocks } = envelope;
-  if (blocks.length === 0) fail("suit-unsigned", "the envelope carries no authentication block (no signature)");
+  const { signers, signatures } = verifyThreshold(crypto, envelope.authenticationBlocks, envelope.signedDigest, trust, envelope.limits);
+  const verified: VerifiedEnvelope = { ...envelope, verified: true, signers, signatures };
+  verifiedEnvelopes.add(verified);
+  return verified;
+}
+
+/**
+ * k of n: `blocks` (tagged COSE_Sign1, each with a detached payload) must hold signatures over `payload`
+ * by at least `trust.threshold` distinct keys of the trust. The envelope's check, and the same for any
+ * document update keys sign (a trust update, sdk/update/trust.ts, with an external AAD of its own so a
+ * signature made for one can never pass as the other). Throws suit-unsigned, suit-too-many-signatures or
+ * suit-threshold-not-met; reports every block's outcome.
+ */
+export function verifyThreshold(
+  crypto: CryptoPort,
+  blocks: readonly Uint8Array[],
+  payload: Uint8Array,
+  trust: UpdateTrust,
+  limits: SuitLimits,
+  externalAad?: Uint8Array,
+): { signers: CoseKey[]; signatures: SignatureOutcome[] } {
+  checkUpdateTrust(trust);
+  if (blocks.length === 0) fail("suit-unsigned", "no authentication block (no signature)");
   if (blocks.length > limits.maxSignatures) fail("suit-too-many-signatures", `${blocks.length} authentication blocks; at most ${limits.maxSignatures} are checked`);
 
   const verifyOptions: VerifyOptions = {
     tag: "required",
-    detachedPayload: envelope.signedDigest,
+    detachedPayload: payload,
     requireDetached: true,
+    externalAad,
     limits: cborLimits(limits, limits.maxManifestBytes),
   };
   const counted = new Set<CoseKey>();
@@ -163,9 +185,7 @@ export function verifyEnvelope(crypto: CryptoPort, bytes: Uint8Array, trust: Upd
       signatures,
     );
   }
-  const verified: VerifiedEnvelope = { ...envelope, verified: true, signers, signatures };
-  verifiedEnvelopes.add(verified);
-  return verified;
+  return { signers, signatures };
 }
 
 /** Envelopes verifyEnvelope returned: parseManifest takes no other (a type can be faked, this cannot). */

@@ -8,13 +8,10 @@
 import { fail } from "../errors";
 import { bytesEqual, toHex } from "../bytes";
 import type { SuitDigest } from "./digest";
+import type { Sha256Stream } from "../ports/crypto";
 
-/** An incremental SHA-256 (node:crypto's Hash, @noble/hashes' sha256.create(), Moddable's Digest). */
-export interface Sha256Stream {
-  update(data: Uint8Array): void;
-  /** The digest of everything given to update; the stream is finished afterwards. */
-  digest(): Uint8Array;
-}
+/** An incremental SHA-256: the CryptoPort makes them (createSha256). */
+export type { Sha256Stream } from "../ports/crypto";
 
 export interface ExpectedImage {
   readonly imageDigest: SuitDigest;

@@ -77,7 +77,7 @@ function untouchable(): CryptoPort {
   const stop = (): never => {
     throw new Error("the crypto port was called for a message the core must refuse first");
   };
-  return { verify: stop, sign: stop, sha256: stop };
+  return { verify: stop, sign: stop, sha256: stop, createSha256: stop };
 }
 
 function scalarBytes(n: bigint): Uint8Array {

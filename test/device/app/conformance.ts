@@ -19,6 +19,7 @@ const crypto: CryptoPort = {
     (alg === "EdDSA" ? nobleCrypto : moddableCrypto).verify(alg, key, message, signature),
   sign: (alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array) => (alg === "EdDSA" ? nobleCrypto : moddableCrypto).sign(alg, key, message),
   sha256: (data: Uint8Array) => moddableCrypto.sha256(data),
+  createSha256: () => moddableCrypto.createSha256(),
 };
 
 export function runConformance(): void {
