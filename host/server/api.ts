@@ -6,9 +6,11 @@ import type { CoseKey } from "../../sdk/cose/key";
 import type { CommandReply } from "../client/results";
 import type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
 import type { EventSignal } from "./export/event-signal";
+import type { EventCountQuery, EventCounts } from "./event-counts";
 
 export type { CommandReply } from "../client/results";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
+export type { EventCountQuery, EventCounts } from "./event-counts";
 
 export interface DeviceDetail extends DeviceRow {
   telemetry: TelemetryRow[];
@@ -36,6 +38,8 @@ export interface FleetApi {
   registerDevice(id: string, publicKey: CoseKey): KeyChange;
   /** Security events, device and server, by filter. */
   events(filter?: EventFilter): EventRow[];
+  /** Security events counted per time bucket and code, and refusals per device, in a window (the dashboard's charts). */
+  eventCounts(query: EventCountQuery): EventCounts;
   /** Raised after new security events were stored (listeners read them with events()). */
   readonly newEvents: EventSignal;
   /**

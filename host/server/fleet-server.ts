@@ -55,6 +55,7 @@ import { EventSignal } from "./export/event-signal";
 import { WebhookDelivery, type WebhookDeliveryOptions } from "./export/webhooks";
 import { Store, type DeviceRow, type EventFilter, type EventRow, type KeyChange, type NewEvent } from "./store";
 import type { DeviceDetail, FleetApi, RelayRequest } from "./api";
+import { countEvents, type EventCountQuery, type EventCounts } from "./event-counts";
 
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -280,6 +281,10 @@ export class FleetServer implements FleetApi {
 
   events(filter: EventFilter = {}): EventRow[] {
     return this.store.events(filter);
+  }
+
+  eventCounts(query: EventCountQuery): EventCounts {
+    return countEvents(this.store.db, query);
   }
 
   // ---- commands ----
