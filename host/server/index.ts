@@ -2,7 +2,8 @@
 // (SQLite), api.ts (the narrow interface the core offers), http-app.ts (a Request -> Response app whose
 // routes declare their access), auth/ (people, tokens, sessions, the guard every call goes through),
 // audit/ (the append-only audit log), http-api.ts and http-auth-api.ts (the JSON API over any FleetApi),
-// http-openapi.ts (its OpenAPI document) and http-serve.ts (serving an app on node:http or node:https).
+// http-openapi.ts (its OpenAPI document), http-serve.ts (serving an app on node:http or node:https) and
+// dashboard/ (the fleet console: its pages, bundled at start-up, in front of the API on the same port).
 export { FleetServer, DEFAULT_SERVER_CLIENT_ID, type Activity, type FleetServerOptions } from "./fleet-server";
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -14,3 +15,5 @@ export { ApiGuard, allowDevice, callerOf, devicePatternOf } from "./auth/guard";
 export { LoginLimiter, LOGIN_LIMITS } from "./auth/login-limits";
 export { AuditLog, type AuditEntry } from "./audit/audit-log";
 export { openApiDocument } from "./http-openapi";
+export { buildDashboard, type DashboardAssets } from "./dashboard/assets";
+export { withDashboard, CONTENT_SECURITY_POLICY } from "./dashboard/serve";
