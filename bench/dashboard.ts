@@ -177,10 +177,14 @@ while (Date.now() < deadline) {
 }
 const delays = refusals.filter((e) => e.deviceTime !== null && rowTimes[String(e.id)] !== undefined).map((e) => rowTimes[String(e.id)] - (e.deviceTime as number));
 const missing = refusals.length - delays.length;
+// Where the time goes: device -> stored at the server, stored -> row in the page.
+const toServer = refusals.filter((e) => e.deviceTime !== null).map((e) => e.receivedAt - (e.deviceTime as number));
+const toRow = refusals.filter((e) => rowTimes[String(e.id)] !== undefined).map((e) => rowTimes[String(e.id)] - e.receivedAt);
 const p50 = quantile(delays, 0.5);
 const p99 = quantile(delays, 0.99);
 const max = Math.max(...delays);
 console.log(`  ${refusals.length} refusals stored as device events, ${delays.length} timed to their row${missing ? `, ${missing} not shown or without device time` : ""}`);
+console.log(`  of which device -> stored p50 ${quantile(toServer, 0.5)} ms p99 ${quantile(toServer, 0.99)} ms; stored -> row p50 ${quantile(toRow, 0.5)} ms p99 ${quantile(toRow, 0.99)} ms`);
 console.log(`dashboard refusal->row p50 ${p50} ms p99 ${p99} ms (max ${max} ms)`);
 console.log(
   `BENCH_RESULT ${JSON.stringify({
@@ -193,6 +197,8 @@ console.log(
     refusals: refusals.length,
     timed: delays.length,
     refusalToRowMs: { p50, p99, max },
+    deviceToStoredMs: { p50: quantile(toServer, 0.5), p99: quantile(toServer, 0.99) },
+    storedToRowMs: { p50: quantile(toRow, 0.5), p99: quantile(toRow, 0.99) },
   })}`,
 );
 

@@ -21,9 +21,11 @@ import { liveStream } from "./dashboard/live";
 import type { DeviceRow } from "./store";
 
 const HOUR_MS = 3600_000;
-/** The fleet's refusal counts cover this window, and are counted again at least this often. */
+/** The fleet's refusal counts cover this window, and are counted again at least this often ... */
 const REFUSAL_WINDOW_MS = 24 * HOUR_MS;
 const REFUSAL_RECOUNT_MS = 60_000;
+/** ... and at most this often. */
+const REFUSAL_COUNT_MIN_MS = 1000;
 
 /** A device as lists show it: its door names instead of their descriptions (as GET /api/devices). */
 function summary(row: DeviceRow): Record<string, unknown> {
@@ -49,12 +51,17 @@ export function registerDashboardRoutes(app: HttpApp, fleet: FleetApi): void {
     const follow = followParam(c);
     const pattern = devicePatternOf(c) ?? undefined;
     let refusals: Record<string, number> = {};
-    let countedAt = 0;
+    let countedAt = -Infinity;
+    let stale = true;
     return liveStream(fleet.newEvents, "fleet", (signaled) => {
+      // Counting scans a day of events: at most once a second however fast events come (a flood would
+      // otherwise count once per stored batch), and at least once a minute (the window moves on).
       const now = Date.now();
-      if (signaled || now - countedAt >= REFUSAL_RECOUNT_MS) {
+      stale ||= signaled;
+      if ((stale && now - countedAt >= REFUSAL_COUNT_MIN_MS) || now - countedAt >= REFUSAL_RECOUNT_MS) {
         refusals = fleet.eventCounts({ since: now - REFUSAL_WINDOW_MS, bucketMs: REFUSAL_WINDOW_MS, devicePattern: pattern }).refusals;
         countedAt = now;
+        stale = false;
       }
       const devices = visibleDevices(fleet, c).map((d) => ({ ...summary(d), refusals24h: refusals[d.id] ?? 0 }));
       return JSON.stringify({ devices });

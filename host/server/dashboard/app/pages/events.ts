@@ -14,6 +14,7 @@ const MAX_ROWS = 2000;
 const SHOWN_ROWS = 500;
 const BUCKET_MS = 60_000;
 const CHART_CODES = 8;
+const CHART_EVERY_MS = 1000;
 
 const FILTERS = ["device", "door", "code", "principal"] as const;
 type FilterName = (typeof FILTERS)[number];
@@ -47,30 +48,42 @@ export function eventsPage(main: HTMLElement, ctx: AppContext): Page {
       return (value ?? "").toLowerCase().includes(wanted);
     });
 
+  const rowOf = (e: EventRow) =>
+    h(
+      "tr",
+      { "data-event": e.id, "data-code": e.code },
+      h("td", {}, e.id),
+      h("td", {}, when(e.receivedAt)),
+      h("td", {}, e.device),
+      h("td", {}, e.source),
+      h("td", { class: e.allowed ? "" : "refused" }, e.code),
+      h("td", {}, e.allowed ? "yes" : "no"),
+      h("td", { class: "mono" }, e.principal ?? ""),
+      h("td", {}, e.door ?? ""),
+      h("td", {}, e.op ?? ""),
+      h("td", {}, e.suppressed > 0 ? `${e.detail ?? ""} (+${e.suppressed} suppressed)` : (e.detail ?? "")),
+    );
+
+  let matching = 0;
+  const showCount = () => (count.textContent = `${matching} of ${rows.length} events in this page match`);
+
+  /** The whole table again (the filters changed). */
   const renderTable = () => {
     const shown = rows.filter(matches);
-    count.textContent = `${shown.length} of ${rows.length} events in this page match`;
-    tbody.replaceChildren(
-      ...shown
-        .slice(-SHOWN_ROWS)
-        .reverse()
-        .map((e) =>
-          h(
-            "tr",
-            { "data-event": e.id, "data-code": e.code },
-            h("td", {}, e.id),
-            h("td", {}, when(e.receivedAt)),
-            h("td", {}, e.device),
-            h("td", {}, e.source),
-            h("td", { class: e.allowed ? "" : "refused" }, e.code),
-            h("td", {}, e.allowed ? "yes" : "no"),
-            h("td", { class: "mono" }, e.principal ?? ""),
-            h("td", {}, e.door ?? ""),
-            h("td", {}, e.op ?? ""),
-            h("td", {}, e.suppressed > 0 ? `${e.detail ?? ""} (+${e.suppressed} suppressed)` : (e.detail ?? "")),
-          ),
-        ),
-    );
+    matching = shown.length;
+    showCount();
+    tbody.replaceChildren(...shown.slice(-SHOWN_ROWS).reverse().map(rowOf));
+  };
+
+  /** New events only: their rows go on top, the oldest shown drop off (a flood costs its own rows, not the table's). */
+  const appendRows = (fresh: EventRow[]) => {
+    const shown = fresh.filter(matches);
+    showCount();
+    if (shown.length === 0) return;
+    const fragment = document.createDocumentFragment();
+    for (const e of shown.slice(-SHOWN_ROWS).reverse()) fragment.append(rowOf(e));
+    tbody.prepend(fragment);
+    while (tbody.children.length > SHOWN_ROWS) tbody.lastElementChild?.remove();
   };
 
   const renderChart = () => {
@@ -93,17 +106,40 @@ export function eventsPage(main: HTMLElement, ctx: AppContext): Page {
     chart.update(starts, top.map(({ code, m }) => ({ label: code, values: starts.map((s) => m.get(s) ?? 0) })));
   };
 
-  let pending = false;
-  const rerender = () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      renderTable();
+  // Rows are added at the next frame, all that arrived since together; the chart (per minute) is drawn
+  // again at most once a second.
+  let fresh: EventRow[] = [];
+  let framePending = false;
+  let chartTimer: ReturnType<typeof setTimeout> | undefined;
+  const scheduleChart = (delay = CHART_EVERY_MS) => {
+    if (chartTimer === undefined) chartTimer = setTimeout(() => {
+      chartTimer = undefined;
       renderChart();
+    }, delay);
+  };
+  const arrived = (row: EventRow) => {
+    rows.push(row);
+    if (matches(row)) matching++;
+    if (rows.length > MAX_ROWS) matching -= rows.splice(0, rows.length - MAX_ROWS).filter(matches).length;
+    fresh.push(row);
+    scheduleChart();
+    if (framePending) return;
+    framePending = true;
+    requestAnimationFrame(() => {
+      framePending = false;
+      const batch = fresh;
+      fresh = [];
+      appendRows(batch);
     });
   };
-  for (const input of Object.values(inputs)) input.addEventListener("input", rerender);
+  const refilter = () => {
+    fresh = [];
+    renderTable();
+    clearTimeout(chartTimer);
+    chartTimer = undefined;
+    renderChart();
+  };
+  for (const input of Object.values(inputs)) input.addEventListener("input", refilter);
 
   let source: EventSource | undefined;
   let disposed = false;
@@ -117,7 +153,7 @@ export function eventsPage(main: HTMLElement, ctx: AppContext): Page {
     lastId = events.at(-1)?.id ?? 0;
     baseline = counts.buckets;
     baselineUntilId = lastId;
-    rerender();
+    refilter();
     source = new EventSource(`/api/events/stream?format=gatehouse&after=${lastId}`);
     source.onopen = () => (liveState.textContent = "Live.");
     source.onerror = () => (liveState.textContent = "Reconnecting…");
@@ -125,9 +161,7 @@ export function eventsPage(main: HTMLElement, ctx: AppContext): Page {
       const row = JSON.parse(e.data as string) as EventRow;
       if (row.id <= lastId) return;
       lastId = row.id;
-      rows.push(row);
-      if (rows.length > MAX_ROWS) rows.splice(0, rows.length - MAX_ROWS);
-      rerender();
+      arrived(row);
     };
   })().catch((e: unknown) => {
     liveState.textContent = `Cannot load events: ${(e as Error).message}`;
@@ -136,6 +170,7 @@ export function eventsPage(main: HTMLElement, ctx: AppContext): Page {
     dispose() {
       disposed = true;
       source?.close();
+      clearTimeout(chartTimer);
       chart.dispose();
     },
   };
