@@ -20,7 +20,11 @@ export class FleetFeed {
   private readonly source: EventSource;
   connected = false;
 
-  constructor(onState: (connected: boolean) => void) {
+  /**
+   * `onState` hears of the connection; `onEnded` when the browser gave the stream up (an answer that is
+   * not a stream: 401 when the session ended, 403), which EventSource never retries.
+   */
+  constructor(onState: (connected: boolean) => void, onEnded: () => void) {
     this.source = new EventSource("/api/fleet/stream");
     this.source.addEventListener("fleet", (e) => {
       this.devices = (JSON.parse((e as MessageEvent<string>).data) as { devices: DeviceSummary[] }).devices;
@@ -33,6 +37,7 @@ export class FleetFeed {
     this.source.onerror = () => {
       this.connected = false;
       onState(false);
+      if (this.source.readyState === EventSource.CLOSED) onEnded();
     };
   }
 

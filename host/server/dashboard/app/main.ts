@@ -52,7 +52,19 @@ function start(caller: Caller): void {
   context = {
     api,
     caller,
-    fleet: new FleetFeed((connected) => announce(connected ? "Live" : "Connection lost: reconnecting…")),
+    fleet: new FleetFeed(
+      (connected) => announce(connected ? "Live" : "Connection lost: reconnecting…"),
+      () => {
+        // The server refused the stream: when the session has ended, the login form again.
+        api.session().then(
+          (still) => {
+            if (!still) location.reload();
+            else announce("The live feed was refused; reload the page to try again.");
+          },
+          () => announce("The server cannot be reached; reload the page to try again."),
+        );
+      },
+    ),
   };
   nav.replaceChildren(...PAGES.filter((p) => p.visible(caller)).map((p) => h("a", { href: p.hash }, p.label)));
   nav.hidden = false;
