@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 
-const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity", "webhook-delivery"] as const;
+const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity", "webhook-delivery", "dashboard"] as const;
 type Name = (typeof BENCHMARKS)[number];
 /** Node flags a benchmark needs (sim-capacity collects garbage before it measures). */
 const NODE_FLAGS: Partial<Record<Name, string[]>> = { "sim-capacity": ["--expose-gc"] };
@@ -116,6 +116,11 @@ for (const run of runs) {
       rows.push([`webhook batch ${b.batch} bare POST loop`, `${b.barePerSec.toLocaleString("en-US")} events/s`, "", ""]);
       rows.push([`webhook batch ${b.batch} webhook/bare`, b.ratio.toFixed(2), "", ""]);
     }
+  } else if (run.name === "dashboard") {
+    rows.push(["dashboard events stored, SSE client", `${r.eventsPerSecondConnected.toLocaleString("en-US")} events/s`, "", ""]);
+    rows.push(["dashboard events stored, no client", `${r.eventsPerSecondWithout.toLocaleString("en-US")} events/s`, "", ""]);
+    rows.push(["dashboard connected/none", r.ratio.toFixed(2), "", ""]);
+    rows.push(["dashboard refusal -> browser row", `p50 ${r.refusalToRowMs.p50} ms, p99 ${r.refusalToRowMs.p99} ms`, "", ""]);
   } else if (run.name === "sim-capacity") {
     rows.push(["sim devices online", `${r.online} of ${r.devices} in ${r.onlineSeconds.toFixed(1)} s`, `${r.devices}`, goalText(r.allOnline)]);
     rows.push(["sim heap per device", `${r.heapPerDeviceKib.toFixed(1)} KiB`, `< ${r.goalKib} KiB`, goalText(r.heapPerDeviceKib < r.goalKib)]);

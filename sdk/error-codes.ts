@@ -117,6 +117,7 @@ export const ERROR_CODES = {
     "broker-error",
     "http-listen",
     "tls-invalid",
+    "dashboard-build",
   ],
   /** Who may call the fleet server's API: credentials, roles, CSRF, logins, people and tokens (docs/api.md). */
   access: [

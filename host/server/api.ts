@@ -7,10 +7,12 @@ import type { CommandReply } from "../client/results";
 import type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
 import type { EventSignal } from "./export/event-signal";
 import type { PreparedUpdate, UpdateSignal } from "./update-transfer";
+import type { EventCountQuery, EventCounts } from "./event-counts";
 
 export type { CommandReply } from "../client/results";
 export type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, InstalledUpdateRow, KeyChange, ResultRow, TelemetryRow, UpdateStatusRow } from "./store";
 export type { ImageSource, PreparedUpdate } from "./update-transfer";
+export type { EventCountQuery, EventCounts } from "./event-counts";
 
 export interface UpdateOfferRequest {
   device: string;
@@ -55,6 +57,8 @@ export interface FleetApi {
   registerDevice(id: string, publicKey: CoseKey): KeyChange;
   /** Security events, device and server, by filter. */
   events(filter?: EventFilter): EventRow[];
+  /** Security events counted per time bucket and code, and refusals per device, in a window (the dashboard's charts). */
+  eventCounts(query: EventCountQuery): EventCounts;
   /** Raised after new security events were stored (listeners read them with events()). */
   readonly newEvents: EventSignal;
   /**

@@ -57,6 +57,7 @@ import { Store, type DeviceRow, type DeviceUpdateState, type EventFilter, type E
 import type { DeviceDetail, FleetApi, RelayRequest, TrustUpdateRequest, UpdateOfferRequest } from "./api";
 import { UpdateSignal, UpdateTransfer, type UpdateTransferOptions } from "./update-transfer";
 import { uuidText } from "../../sdk/suit/processor";
+import { countEvents, type EventCountQuery, type EventCounts } from "./event-counts";
 
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -298,6 +299,10 @@ export class FleetServer implements FleetApi {
 
   events(filter: EventFilter = {}): EventRow[] {
     return this.store.events(filter);
+  }
+
+  eventCounts(query: EventCountQuery): EventCounts {
+    return countEvents(this.store.db, query);
   }
 
   // ---- commands ----

@@ -16,7 +16,8 @@
 //   POST   /api/commands {message, device, door, timeoutMs?}
 //                                           operate     one       relay a signed command (base64
 //                                                                 COSE_Sign1); 200 with the device's reply
-//   plus the routes of people, tokens, sessions and the audit log (http-auth-api.ts) and the API document.
+//   plus the dashboard's live views and event counts (http-dashboard-api.ts), the routes of people, tokens,
+//   sessions and the audit log (http-auth-api.ts) and the API document.
 //
 // Byte strings in responses are hex. POST bodies must be application/json and at most 64 KiB; unknown
 // fields and parameters are refused. A token limited to some devices sees only those in lists and is
@@ -34,6 +35,7 @@ import { allowDevice, devicePatternOf, type ApiGuard } from "./auth/guard";
 import { matchesDevicePattern } from "./auth/accounts";
 import { HttpApp, HttpError, invalid, json, onlyFields, onlyParams, queryUint, readJson, textField, type Context } from "./http-app";
 import { registerAccessRoutes } from "./http-auth-api";
+import { registerDashboardRoutes } from "./http-dashboard-api";
 import { openApiDocument } from "./http-openapi";
 import { MAX_EVENT_LIMIT, type EventFilter } from "./store";
 import { streamEvents, type EventSource } from "./export/event-stream";
@@ -171,6 +173,7 @@ export function createFleetHttpApi(fleet: FleetApi, options: { guard: ApiGuard; 
     return json(replyToJson(reply));
   });
 
+  registerDashboardRoutes(app, fleet);
   registerAccessRoutes(app, options.guard);
 
   const document = openApiDocument();

@@ -150,6 +150,13 @@ const SCHEMAS: Record<string, Schema> = {
     },
     ["ok", "verified", "device", "seq", "ref", "result"],
   ),
+  EventCounts: closed({
+    since: { type: "integer", description: "ms since the epoch: the window's start" },
+    bucketMs: { type: "integer" },
+    buckets: array(closed({ start: { type: "integer" }, code: { type: "string" }, count: { type: "integer", description: "events (a stored row with n suppressed counts 1 + n)" } })),
+    refusals: { type: "object", additionalProperties: { type: "integer" }, description: "refused attempts (allowed false) per device in the window" },
+    truncated: { type: "boolean" },
+  }),
   Caller: object(
     {
       kind: { type: "string", enum: ["user", "token"] },
@@ -268,6 +275,50 @@ function paths(): Record<string, Record<string, Schema>> {
           },
           ...errors(400, 503),
         },
+      }),
+    },
+    "/api/fleet/stream": {
+      get: operation("get", {
+        operationId: "streamFleet",
+        summary: "The fleet, live: server-sent events named fleet, each {devices} (the rows of GET /api/devices with refusals24h) whenever anything changed",
+        description: "For the dashboard. The first event comes at once; later ones when a device, its telemetry or the refusal counts change. At most 32 live streams per server (503 server-busy beyond).",
+        tags: ["dashboard"],
+        role: "view",
+        devices: "filtered",
+        parameters: [query("follow", "true (default): keep the stream open; false: one snapshot, then the end", { type: "string", enum: ["true", "false", "1", "0"] })],
+        responses: {
+          "200": { description: "The stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+          ...errors(400, 503),
+        },
+      }),
+    },
+    "/api/devices/{id}/stream": {
+      get: operation("get", {
+        operationId: "streamDevice",
+        summary: "One device, live: server-sent events named device, each {device} (as GET /api/devices/{id}) whenever it changed",
+        tags: ["dashboard"],
+        role: "view",
+        devices: "one",
+        parameters: [pathParam("id", "the device id"), query("follow", "true (default): keep the stream open; false: one snapshot, then the end", { type: "string", enum: ["true", "false", "1", "0"] })],
+        responses: {
+          "200": { description: "The stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+          ...errors(400, 404, 503),
+        },
+      }),
+    },
+    "/api/events/counts": {
+      get: operation("get", {
+        operationId: "countEvents",
+        summary: "Security events per time bucket and code, and refusals per device, in the last hours",
+        tags: ["events", "dashboard"],
+        role: "view",
+        devices: "filtered",
+        parameters: [
+          query("hours", "the window, 1 to 168 hours back from now (default 24)", { type: "integer", minimum: 1, maximum: 168 }),
+          query("bucket", "bucket width in seconds, 10 to 86400 (default: the window in 48 buckets, at least 60 s); at most 500 buckets", { type: "integer", minimum: 10, maximum: 86400 }),
+          query("device", "only this device", { type: "string" }),
+        ],
+        responses: { ...ok("The counts", ref("EventCounts")), ...errors(400) },
       }),
     },
     "/api/commands": {
@@ -441,7 +492,7 @@ export function openApiDocument(): Record<string, unknown> {
       description:
         "Every call needs credentials and a role (view < operate < manage < administer), except logging in and this document: Authorization: Bearer TOKEN (gatehouse token create), or the session cookie of POST /api/session with its CSRF token in X-CSRF-Token on calls other than GET. Without credentials: 401; with too small a role: 403. Every error is {\"error\": {\"code\", \"message\"}} with a stable code (docs/protocol.md section 7). Every call, allowed or refused, is in the audit log (GET /api/audit). docs/api.md explains it.",
     },
-    tags: ["devices", "events", "commands", "session", "people", "tokens", "audit", "meta"].map((name) => ({ name })),
+    tags: ["devices", "events", "commands", "dashboard", "session", "people", "tokens", "audit", "meta"].map((name) => ({ name })),
     paths: paths(),
     components: {
       schemas: SCHEMAS,

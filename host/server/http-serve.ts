@@ -63,8 +63,14 @@ async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse): 
       const { done, value } = await reader.read();
       if (done || res.destroyed) break;
       if (!res.write(value)) await new Promise<void>((resolve) => {
-        res.once("drain", resolve);
-        res.once("close", resolve);
+        // Whichever comes first removes both: a long stream to a slow reader waits many times.
+        const resume = (): void => {
+          res.off("drain", resume);
+          res.off("close", resume);
+          resolve();
+        };
+        res.once("drain", resume);
+        res.once("close", resume);
       });
     }
   } finally {

@@ -2,7 +2,8 @@
 // (SQLite), api.ts (the narrow interface the core offers), http-app.ts (a Request -> Response app whose
 // routes declare their access), auth/ (people, tokens, sessions, the guard every call goes through),
 // audit/ (the append-only audit log), http-api.ts and http-auth-api.ts (the JSON API over any FleetApi),
-// http-openapi.ts (its OpenAPI document) and http-serve.ts (serving an app on node:http or node:https).
+// http-openapi.ts (its OpenAPI document), http-serve.ts (serving an app on node:http or node:https) and
+// dashboard/ (the fleet console: its pages, bundled at start-up, in front of the API on the same port).
 export { FleetServer, DEFAULT_SERVER_CLIENT_ID, type Activity, type FleetServerOptions } from "./fleet-server";
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -17,3 +18,5 @@ export { openApiDocument } from "./http-openapi";
 export type { DeviceUpdateState, InstalledUpdateRow, TrustUpdateRequest, UpdateOfferRequest, UpdateStatusRow } from "./api";
 export { UpdateTransfer, UpdateSignal, prepareUpdate, bytesImage, fileImage, type ImageSource, type PreparedUpdate } from "./update-transfer";
 export { readUpdatePackage, splitIntegratedPayloads, withIntegratedImage, INTEGRATED_IMAGE, type UpdatePackage } from "./update-package";
+export { buildDashboard, type DashboardAssets } from "./dashboard/assets";
+export { withDashboard, CONTENT_SECURITY_POLICY } from "./dashboard/serve";

@@ -71,13 +71,35 @@ export interface Sign1Options {
 }
 
 export function sign1(crypto: CryptoPort, key: CoseKey, payload: Uint8Array, options: Sign1Options = {}): Uint8Array {
+  const unsigned = prepareSign1(key, payload, options);
+  return unsigned.complete(crypto.sign(key.alg, key, unsigned.toBeSigned));
+}
+
+/** A COSE_Sign1 waiting for its signature: what a signer that answers later (WebCrypto's promises) signs. */
+export interface UnsignedSign1 {
+  /** The Sig_structure's bytes: what the signature is made over. */
+  readonly toBeSigned: Uint8Array;
+  /** The message with `signature` (ES256: raw r||s; EdDSA: R||S, 64 bytes either way). */
+  complete(signature: Uint8Array): Uint8Array;
+}
+
+/**
+ * sign1 in two steps, for signers the CryptoPort cannot wrap because they answer asynchronously (a
+ * browser's WebCrypto, a hardware token): the same headers and Sig_structure, the signature given later.
+ */
+export function prepareSign1(key: Pick<CoseKey, "alg" | "kid">, payload: Uint8Array, options: Sign1Options = {}): UnsignedSign1 {
   const protectedHeader: CborMap = options.protectedHeader ? new Map(options.protectedHeader) : new Map([[HEADER_KID, key.kid]]);
   protectedHeader.set(HEADER_ALG, algorithmId(key.alg));
   const protectedBytes = encode(protectedHeader);
   const toBeSigned = sigStructure(protectedBytes, options.externalAad ?? EMPTY, payload);
-  const signature = crypto.sign(key.alg, key, toBeSigned);
-  const message: CborValue[] = [protectedBytes, options.unprotectedHeader ?? new Map(), options.detached === true ? null : payload, signature];
-  return encode(options.tagged === false ? message : new CborTag(TAG_COSE_SIGN1, message));
+  return {
+    toBeSigned,
+    complete(signature) {
+      if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_LENGTH) fail("cose-malformed", `a ${key.alg} signature is ${SIGNATURE_LENGTH} bytes`);
+      const message: CborValue[] = [protectedBytes, options.unprotectedHeader ?? new Map(), options.detached === true ? null : payload, signature];
+      return encode(options.tagged === false ? message : new CborTag(TAG_COSE_SIGN1, message));
+    },
+  };
 }
 
 export function sigStructure(protectedBytes: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {

@@ -17,7 +17,9 @@ Runs the whole system on this machine and walks through it:
   6. signed commands: an operator reads the temperature and sets the target (allowed), tries to change
      the limits (refused by the door's rule: not-allowed), then the admin changes them (allowed); the
      device's signed security event for the refusal, as the server stored it.
-Then it prints commands to try yourself and keeps running until Ctrl-C (with --once it stops and exits).
+Then it prints commands to try yourself, the dashboard's address and a one-time login for it (a user
+demo-admin with a new password each run, shown once), and keeps running until Ctrl-C (with --once it stops
+and exits).
 Keys, identities and device state stay in .gatehouse/demo between runs; delete the folder to start over.
 
 Options:
@@ -69,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity-files");
   const { startEmbeddedBroker } = await import("../../sim/broker");
   const { Simulator } = await import("../../sim/simulator");
-  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard } = await import("../../server/index");
+  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard, buildDashboard, withDashboard } = await import("../../server/index");
   const { CommandClient } = await import("../../client/command-client");
   type Client = Awaited<ReturnType<typeof CommandClient.connect>>;
 
@@ -166,7 +168,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     cleanups.push(() => server.stop());
     const guard = ApiGuard.open(server.store.db);
-    const served = await serveHttp(createFleetHttpApi(server, { guard }), { host: "127.0.0.1", port: 0 });
+    const served = await serveHttp(withDashboard(createFleetHttpApi(server, { guard }), await buildDashboard()), { host: "127.0.0.1", port: 0 });
     cleanups.push(() => served.close());
     const serverUrl = served.url;
     // A token for the commands printed at the end: role view is all they need. The previous run's is
@@ -260,6 +262,7 @@ export async function run(argv: string[]): Promise<number> {
     out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.admin.path)} --identities ${identities} --device ${DEVICE_IDS[1]} --door relay --op read.on`);
     out(`  npx gatehouse events --server ${serverUrl} --token-file ${shown(tokenPath)} --device ${device}`);
     out(`  curl -H @${shown(headerPath)} ${serverUrl}/api/devices/${device}`);
+    await printDashboardLogin(guard.accounts, serverUrl, operatorKeys.operator.path);
 
     if (once) {
       out("");
@@ -288,4 +291,21 @@ export async function run(argv: string[]): Promise<number> {
     await cleanup();
     throw e;
   }
+}
+
+/** The person the demo's dashboard login is for. */
+export const DEMO_ADMIN = "demo-admin";
+
+/**
+ * Prints the dashboard's address and a login for it: the user demo-admin (role administer) gets a new
+ * random password (Accounts.issueLogin), shown here once and stored only as its hash; the previous run's
+ * password and sessions end.
+ */
+async function printDashboardLogin(accounts: import("../../server/index").Accounts, serverUrl: string, keyPath: string): Promise<void> {
+  const password = await accounts.issueLogin(DEMO_ADMIN, "administer");
+  out("");
+  out(bold("Dashboard:"));
+  out(`  ${serverUrl}/`);
+  out(`  log in as ${DEMO_ADMIN} with password ${password}  ${dim("(this run's only; shown once)", process.stdout)}`);
+  out(`  ${dim(`to sign commands there, load ${shown(keyPath)} on a device's page`, process.stdout)}`);
 }

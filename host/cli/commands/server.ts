@@ -26,6 +26,10 @@ add --db FILE', then POST /api/session). Create one before you start the server,
 reads them from the database). Every call, allowed or refused, goes to the audit log (GET /api/audit).
 docs/api.md describes the API; GET /api/openapi.json is its OpenAPI document.
 
+The fleet console (a web dashboard: the fleet live, devices with their doors and telemetry, commands
+signed in the browser with the person's own key file, security events live, the audit log, rollouts) is
+served on the same address at /. Log in with a person's name and password ('gatehouse user add').
+
 Options:
   --broker URL       mqtt://host[:port] or mqtts://host[:port]
   --db FILE          SQLite database (created if missing; ':memory:' keeps nothing); it holds the
@@ -93,7 +97,9 @@ export async function run(argv: string[]): Promise<number> {
   const http = parseListen(values.http ?? "127.0.0.1:8080");
   if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) usageError("give both --tls-cert and --tls-key, or neither");
   const tls = values["tls-cert"] === undefined ? undefined : { cert: readInput(values["tls-cert"]), key: readInput(values["tls-key"] as string) };
-  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard } = await import("../../server/index");
+  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard, buildDashboard, withDashboard } = await import("../../server/index");
+  // The dashboard's scripts are bundled first: a failure stops the start before anything connects.
+  const dashboard = await buildDashboard();
   const log = (line: string) => out(dim(`${time(Date.now())} ${printable(line)}`));
 
   // The core (MQTT, database, relay) and its HTTP API, apart: the API is an app over the core's FleetApi.
@@ -132,12 +138,13 @@ export async function run(argv: string[]): Promise<number> {
   let served;
   const guard = ApiGuard.open(server.store.db, { log });
   try {
-    served = await serveHttp(createFleetHttpApi(server, { guard, log }), http, log, { tls });
+    served = await serveHttp(withDashboard(createFleetHttpApi(server, { guard, log }), dashboard), http, log, { tls });
   } catch (e) {
     await server.stop();
     throw e;
   }
   out(`gatehouse server: HTTP API on ${served.url}, database ${dbPath}, broker ${brokerUrl}`);
+  out(`dashboard: ${served.url}/ (log in as a person added with 'gatehouse user add')`);
   const online = server.devices().filter((d) => d.online).length;
   out(`${server.devices().length} device(s) registered, ${online} online`);
   if (guard.accounts.users().length === 0 && guard.accounts.tokens().length === 0) {
