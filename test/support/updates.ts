@@ -68,7 +68,7 @@ export function simUpdate(options: {
     options.keys,
   );
   const file = withIntegratedImage(envelope, image);
-  return { image, envelope, file, prepared: prepareUpdate(file) };
+  return { image, envelope, file, prepared: prepareUpdate(file, options.spec?.uri === undefined ? undefined : bytesImage(image)) };
 }
 
 /** Same envelope, another image (a server serving bytes the manifest does not name). */

@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { fail } from "../../../sdk/errors";
@@ -15,14 +15,20 @@ import { uuidText } from "../../../sdk/suit/processor";
 import { createUpdateTrust, MAX_UPDATE_KEYS } from "../../../sdk/suit/trust";
 import { DEFAULT_SUIT_LIMITS } from "../../../sdk/suit/limits";
 import { nodeCrypto } from "../../../ports/node/crypto";
+import { publicKey } from "../../../sdk/cose/key";
+import { bytesEqual } from "../../../sdk/bytes";
+import { signTrustUpdate, type UpdateTrustDocument } from "../../../sdk/update/trust";
+import { INTEGRATED_IMAGE, MAX_UPDATE_FILE, splitIntegratedPayloads, withIntegratedImage } from "../../server/update-package";
 import { note, out, parseFlags, positionals, readInput, readKeyFile, required, SERVER_ACCESS_HELP, SERVER_ACCESS_OPTIONS, serverAccess, usageError, writeOutput } from "../util";
 import type { Rollout } from "../../server/rollouts";
 
 export const name = "update";
 export const summary = "Create, inspect and roll out signed updates (SUIT manifests)";
 export const usage = `Usage: gatehouse update create --image FILE --seq N --vendor-id UUID --class-id UUID
-                               --key FILE.key [--key FILE.key]... [--uri URI] [--epoch N] --out FILE.suit
+                               --key FILE.key [--key FILE.key]... [--uri URI | --integrate] [--epoch N] --out FILE.suit
        gatehouse update inspect FILE.suit [--key FILE.pub]... [--threshold K] [--slot N] [--json]
+       gatehouse update trust --key CURRENT.key... --new-key NEW.pub... --threshold K --seq N
+                              [--min-epoch N] --out FILE.trust
        gatehouse update push FILE.suit (--device ID... | --all) --server URL [--wave N] [--max-failures N]
        gatehouse update status ID --server URL
        gatehouse update abort ID --server URL
@@ -40,6 +46,10 @@ create   Hashes the image (streamed: any size) and writes a signed envelope. Eac
   --class-id UUID  the device class's UUID
   --key FILE.key   a private update key from 'gatehouse keygen' (repeat for more signers)
   --uri URI        where devices fetch the image (default: none; it comes over Gatehouse's own transfer)
+  --integrate      carry the image inside the file, as SUIT's integrated payload "${INTEGRATED_IMAGE}" (the
+                   manifest fetches from "${INTEGRATED_IMAGE}"): the file is all the fleet server needs to offer
+                   the update; it strips the image before offering and serves it in blocks. Images up
+                   to ${MAX_UPDATE_FILE >> 20} MiB.
   --epoch N        the build's security epoch (default 0)
   --out FILE.suit  where to write the envelope (replaced if it exists)
 
@@ -52,6 +62,19 @@ inspect  Prints the sequence number, vendor and class ids, image size and digest
   --threshold K    how many distinct given keys must have signed (default 1)
   --slot N         for A/B manifests: show the image for slot N (default 0)
   --json           print the summary as JSON instead of text
+         An integrated image is shown with its size and whether it is the image the manifest names
+         (with --key, one that is not fails: suit-image-size-mismatch, suit-image-digest-mismatch).
+
+trust    Writes a signed trust update: the update keys and threshold that replace a device's current
+         ones, and its new minimum security epoch (devices then refuse builds, and rollbacks, below it).
+         A device takes it only when k of its CURRENT update keys signed it (k = its current threshold),
+         its --seq is above the current one, and the epoch does not go down. The fleet server sends it.
+  --key FILE.key   a private key of the CURRENT update trust (repeat: at least its threshold of them)
+  --new-key FILE.pub  an update key of the new trust (repeat; at most ${MAX_UPDATE_KEYS}); leave out a compromised one
+  --threshold K    how many of the new keys must sign from now on (1 to the number of --new-key)
+  --seq N          the new trust's sequence number (above the device's current one; provisioning gives 0)
+  --min-epoch N    the new minimum security epoch (default 0; never lower than the current one)
+  --out FILE       where to write the trust update (replaced if it exists)
 
 push     Starts a rollout of FILE.suit (from 'update create': the image travels inside it) on the fleet
          server, then shows a progress bar per device until the rollout ends (redrawn in place on a
@@ -80,10 +103,11 @@ export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "create") return create(rest);
   if (sub === "inspect") return inspect(rest);
+  if (sub === "trust") return trust(rest);
   if (sub === "push") return push(rest);
   if (sub === "status") return status(rest);
   if (sub === "abort") return abort(rest);
-  const subs = "create, inspect, push, status or abort";
+  const subs = "create, inspect, trust, push, status or abort";
   return usageError(sub === undefined ? `missing subcommand: ${subs}` : `unknown subcommand ${JSON.stringify(sub)} (${subs})`);
 }
 
@@ -99,6 +123,7 @@ async function create(argv: string[]): Promise<number> {
       "class-id": { type: "string" },
       key: { type: "string", multiple: true },
       uri: { type: "string" },
+      integrate: { type: "boolean" },
       epoch: { type: "string" },
       out: { type: "string" },
     },
@@ -112,17 +137,36 @@ async function create(argv: string[]): Promise<number> {
   const keyPaths = values.key ?? [];
   if (keyPaths.length === 0) usageError("missing --key");
   if (values.uri === "") usageError("--uri must not be empty");
+  const integrate = values.integrate === true;
+  if (integrate && values.uri !== undefined) usageError("--integrate and --uri exclude each other: an integrated image is fetched from the file itself");
   for (const path of [imagePath, ...keyPaths]) {
     if (resolve(path) === resolve(outPath)) usageError(`--out is ${path}; refusing to overwrite an input`);
   }
 
   const keys = keyPaths.map((path) => readKeyFile(path, "private"));
+  if (integrate) {
+    let size = 0;
+    try {
+      size = statSync(imagePath).size;
+    } catch {
+      // hashFile reports it.
+    }
+    if (size > MAX_UPDATE_FILE - 65536) fail("too-large", `${imagePath} is ${size} bytes; an integrated image takes at most ${MAX_UPDATE_FILE - 65536}`);
+  }
   const image = await hashFile(imagePath);
-  const envelope = buildEnvelope(nodeCrypto, { sequenceNumber, vendorId, classId, imageDigest: image.digest, imageSize: image.size, securityEpoch, uri: values.uri }, keys);
-  writeOutput(outPath, envelope, { force: true });
+  const uri = integrate ? INTEGRATED_IMAGE : values.uri;
+  const envelope = buildEnvelope(nodeCrypto, { sequenceNumber, vendorId, classId, imageDigest: image.digest, imageSize: image.size, securityEpoch, uri }, keys);
+  let file = envelope;
+  if (integrate) {
+    const bytes = readInput(imagePath);
+    // The file read now must be the one hashed: a file that changed in between is refused.
+    if (bytes.length !== image.size || !bytesEqual(nodeCrypto.sha256(bytes), image.digest)) fail("file", `${imagePath} changed while it was read`);
+    file = withIntegratedImage(envelope, bytes);
+  }
+  writeOutput(outPath, file, { force: true });
   out(
-    `wrote ${outPath} (SUIT envelope, ${envelope.length} bytes): seq ${sequenceNumber}, image ${image.size} bytes sha256 ${toHex(image.digest)}, ` +
-      `epoch ${securityEpoch}, signed by ${keys.map(kidText).join(", ")}`,
+    `wrote ${outPath} (SUIT envelope, ${envelope.length} bytes${integrate ? `, with the image integrated as "${INTEGRATED_IMAGE}": ${file.length} bytes` : ""}): ` +
+      `seq ${sequenceNumber}, image ${image.size} bytes sha256 ${toHex(image.digest)}, epoch ${securityEpoch}, signed by ${keys.map(kidText).join(", ")}`,
   );
   return 0;
 }
@@ -177,7 +221,9 @@ async function inspect(argv: string[]): Promise<number> {
   if (keyPaths.length > 0 && (threshold < 1 || threshold > keyPaths.length)) usageError(`--threshold must be 1 to ${keyPaths.length} (the number of --key)`);
   const slot = values.slot === undefined ? 0 : parseCount(values.slot, "--slot");
 
-  const bytes = readInput(file);
+  const raw = readInput(file);
+  const { envelope: bytes, payloads } = splitOrWhole(raw);
+  const fileSize = raw.length;
   let envelope: SuitEnvelope;
   let manifest: SuitManifest;
   let signatures: readonly SignatureOutcome[] | undefined;
@@ -192,11 +238,92 @@ async function inspect(argv: string[]): Promise<number> {
     manifest = parseManifestUnverified(nodeCrypto, envelope);
   }
   const summary = summarizeManifest(manifest, { slot });
+  const integrated = [...payloads].map(([key, payload]) => integratedPayload(key, payload, summary));
   if (values.json) {
-    out(JSON.stringify(summaryJson(summary, envelope, signatures, threshold, bytes.length), null, 2));
+    out(JSON.stringify({ ...(summaryJson(summary, envelope, signatures, threshold, fileSize) as object), integrated }, null, 2));
   } else {
-    for (const line of summaryText(summary, envelope, signatures, threshold, file, bytes.length)) out(line);
+    for (const line of summaryText(summary, envelope, signatures, threshold, file, fileSize)) out(line);
+    for (const p of integrated) out(`integrated     "${p.key}": ${p.size} bytes sha256 ${p.digest}: ${p.matches ? `the image of component ${p.component}` : (p.problem ?? "")}`);
   }
+  // Verified, and carrying an image that is not the one signed for: refused.
+  const wrong = integrated.find((p) => !p.matches && p.code !== undefined);
+  if (signatures !== undefined && wrong?.code !== undefined) fail(wrong.code, `the integrated payload "${wrong.key}" ${wrong.problem}`);
+  return 0;
+}
+
+/**
+ * The file's integrated payloads set apart; a file that is no envelope at all is left whole, so that the
+ * envelope decoder reports what is wrong with it, with its own code and device limits.
+ */
+function splitOrWhole(bytes: Uint8Array): { envelope: Uint8Array; payloads: ReadonlyMap<string, Uint8Array> } {
+  try {
+    return splitIntegratedPayloads(bytes);
+  } catch {
+    return { envelope: bytes, payloads: new Map() };
+  }
+}
+
+interface IntegratedPayload {
+  key: string;
+  size: number;
+  digest: string;
+  component?: number;
+  matches: boolean;
+  problem?: string;
+  code?: "suit-image-size-mismatch" | "suit-image-digest-mismatch";
+}
+
+/** An integrated payload, against the component that fetches from its key. */
+function integratedPayload(key: string, payload: Uint8Array, summary: SuitSummary): IntegratedPayload {
+  const digest = nodeCrypto.sha256(payload);
+  const base = { key, size: payload.length, digest: toHex(digest) };
+  const component = summary.components.find((c) => c.uri === key);
+  if (component === undefined) return { ...base, matches: false, problem: "NOT fetched by the manifest (no component names it): a device never sees it" };
+  if (component.imageSize !== undefined && component.imageSize !== payload.length) {
+    return { ...base, component: component.index, matches: false, problem: `DOES NOT match: the manifest says ${component.imageSize} bytes`, code: "suit-image-size-mismatch" };
+  }
+  if (component.imageDigest !== undefined && !bytesEqual(component.imageDigest.bytes, digest)) {
+    return { ...base, component: component.index, matches: false, problem: `DOES NOT match: the manifest says sha256 ${toHex(component.imageDigest.bytes)}`, code: "suit-image-digest-mismatch" };
+  }
+  return { ...base, component: component.index, matches: true };
+}
+
+// ---- trust ----
+
+async function trust(argv: string[]): Promise<number> {
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      key: { type: "string", multiple: true },
+      "new-key": { type: "string", multiple: true },
+      threshold: { type: "string" },
+      seq: { type: "string" },
+      "min-epoch": { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const outPath = required(values.out, "--out");
+  const keyPaths = values.key ?? [];
+  const newPaths = values["new-key"] ?? [];
+  if (keyPaths.length === 0) usageError("missing --key (the private keys of the current update trust that sign this update)");
+  if (newPaths.length === 0) usageError("missing --new-key (the update keys of the new trust)");
+  if (newPaths.length > MAX_UPDATE_KEYS) usageError(`at most ${MAX_UPDATE_KEYS} --new-key`);
+  const seq = parseCount(required(values.seq, "--seq"), "--seq");
+  if (seq === 0) usageError("--seq must be above 0: provisioning gives the first trust seq 0");
+  const threshold = parseCount(required(values.threshold, "--threshold"), "--threshold");
+  if (threshold < 1 || threshold > newPaths.length) usageError(`--threshold must be 1 to ${newPaths.length} (the number of --new-key)`);
+  const minEpoch = values["min-epoch"] === undefined ? 0 : parseCount(values["min-epoch"], "--min-epoch");
+  for (const path of [...keyPaths, ...newPaths]) {
+    if (resolve(path) === resolve(outPath)) usageError(`--out is ${path}; refusing to overwrite an input`);
+  }
+  const signers = keyPaths.map((path) => readKeyFile(path, "private"));
+  const document: UpdateTrustDocument = { seq, threshold, keys: newPaths.map((path) => publicKey(readKeyFile(path, "public"))), minEpoch };
+  const bytes = signTrustUpdate(nodeCrypto, document, signers);
+  writeOutput(outPath, bytes, { force: true });
+  out(
+    `wrote ${outPath} (trust update, ${bytes.length} bytes): seq ${seq}, ${threshold} of ${document.keys.length} keys (${document.keys.map(kidText).join(", ")}), ` +
+      `minimum epoch ${minEpoch}, signed by ${signers.map(kidText).join(", ")}`,
+  );
   return 0;
 }
 
