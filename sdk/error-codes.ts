@@ -152,6 +152,7 @@ export const ERROR_CODES = {
     "broker-unreachable",
     "demo-timeout",
     "moddable-missing",
+    "power-cut-failed",
   ],
   /** Outgoing webhooks (docs/events.md). */
   webhook: ["url-invalid", "secret-missing", "secret-invalid", "filter-invalid", "too-many-webhooks", "webhook-unknown"],

@@ -1,4 +1,4 @@
-// Every update attack of docs/security-model.md, against the update agent on a Device (a played broker,
+// Every update attack of the security model (the threats document of issue 7), against the update agent on a Device (a played broker,
 // the file-backed update port over slots in memory): each is refused with its stable code, as a signed
 // `refused` status and a security event, and the device keeps running its build with nothing of the
 // attack left to boot. Also: the honest path under the same harness, a forged block in the middle of an

@@ -65,3 +65,32 @@ test("an update goes offer -> blocks -> verified -> installed -> trial -> confir
   t.true(changes.includes("upd-a") && changes.includes("upd-b"), "the status-change signal fired for each device");
   t.deepEqual(server.events({}).filter((e) => e.code.startsWith("update") || e.code.startsWith("suit")), [], "no refusals on the way");
 });
+
+test("every example runs the update agent in the simulator: each takes an update for its own class and refuses another's", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const keys = updateKeys(1);
+  const examples = ["thermostat", "smart-lock", "sensor-node"] as const;
+  const fleet = provisionFleet(examples.map((e) => `ex-${e}`), trustDocument(keys, 1));
+  t.teardown(() => fleet.cleanup());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: fleet.identitiesDir, clientId: "upd-examples-server" });
+  t.teardown(() => server.stop());
+  for (const example of examples) {
+    const id = `ex-${example}`;
+    const own = provisionFleet([], undefined);
+    t.teardown(() => own.cleanup());
+    // One identity folder per simulator: copy this example's device.
+    const { cpSync } = await import("node:fs");
+    cpSync(`${fleet.identitiesDir}/${id}`, `${own.identitiesDir}/${id}`, { recursive: true });
+    const sim = await Simulator.start({ example, brokerUrl: broker.url, devices: 1, identitiesDir: own.identitiesDir, updates: { healthRetryMs: 200 } });
+    t.teardown(() => sim.stop());
+    await until(`${id} birth`, () => server.updateState(id)?.installed, 20_000);
+    const other = example === "thermostat" ? "smart-lock" : "thermostat";
+    await server.offerUpdate({ device: id, rollout: "wrong-class", update: simUpdate({ app: other, firmware: `${other}-sim 0.2.0`, seq: 2, keys }).prepared });
+    await until(`${id} refuses another class`, () => server.updateState(id)?.status?.code === "suit-class-mismatch", 20_000);
+    await server.offerUpdate({ device: id, rollout: "right", update: simUpdate({ app: example, firmware: `${example}-sim 0.2.0`, seq: 2, keys }).prepared });
+    await until(`${id} confirmed`, () => server.updateState(id)?.status?.state === "confirmed" && server.updateState(id)?.installed?.seq === 2, 30_000);
+    t.is(sim.device(id).build.firmware, `${example}-sim 0.2.0`);
+    await sim.stop();
+  }
+});

@@ -13,9 +13,9 @@
 // A power cut at any point leaves a complete build to boot: the running slot is never written, and the
 // boot record changes in one atomic step.
 //
-// Implementations: ports/node/update.ts (two slot files, the host simulator), ports/moddable/update-lin.ts
-// (file-backed slots on Moddable's lin simulator), ports/moddable/update-esp32.ts (ESP-IDF OTA partitions
-// through embedded:update and FFI). The file-backed logic itself is shared: sdk/update/file-port.ts.
+// Implementations: ports/node/update.ts (two slot files, the host simulator). Planned in ports/moddable:
+// file-backed slots on Moddable's lin simulator, and ESP-IDF OTA partitions through embedded:update and
+// FFI on the ESP32. The file-backed logic itself is shared: sdk/update/file-port.ts.
 
 export type BootState = "normal" | "trial" | "rolled-back";
 

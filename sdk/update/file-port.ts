@@ -1,5 +1,5 @@
 // An UpdatePort over files: two slot files and a boot record, for platforms whose "firmware" is not
-// flashed (the host simulator: ports/node/update.ts; Moddable's lin simulator: ports/moddable/update-lin.ts).
+// flashed (the host simulator: ports/node/update.ts; Moddable's lin simulator, planned in ports/moddable).
 // Each platform gives its file operations (SlotFiles); the boot logic is this one, so both behave alike.
 //
 //   slot-0.bin, slot-1.bin   the images; slot 0 holds the factory build the platform put there

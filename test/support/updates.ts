@@ -1,6 +1,6 @@
 // Shared parts of the update tests: update keys and trust, signed update files for simulated builds, and a
 // fleet (mosquitto, the fleet server, simulated devices with identities on disk) that the flow tests and
-// the kill -9 trials (test/support/trials.ts) start the same way.
+// the kill -9 trials (host/sim/power-cut.ts) start the same way.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
