@@ -168,3 +168,25 @@ test("a broker restart during a rollout: devices and server reconnect, the trans
   t.like(done.counts, { confirmed: 2 });
   for (const id of f.ids) t.is(f.sim.device(id).build.firmware, "thermostat-sim 2.0");
 });
+
+test("a device that says nothing fails with update-timeout, and the rollout halts instead of waiting for ever", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  // Provisioned and registered, but never started: the offer waits at the broker, nobody answers.
+  const provisioned = provisionFleet(["silent-1", "silent-2"], trustDocument(KEYS, 2));
+  t.teardown(() => provisioned.cleanup());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: provisioned.identitiesDir, clientId: "silent-server", rollouts: { deviceTimeoutMs: 300, sweepMs: 50 } });
+  t.teardown(() => server.stop());
+  const update = simUpdate({ app: "thermostat", firmware: "x 2", seq: 2, keys: KEYS });
+  const created = await server.createRollout({ file: update.file, devices: ["silent-1", "silent-2"], waveSize: 1 });
+  const halted = await until("halted", () => ended(server, created.id), 30_000);
+  t.is(halted.state, "halted");
+  t.deepEqual(
+    halted.devices.map((d) => [d.device, d.state, d.code]),
+    [
+      ["silent-1", "failed", "update-timeout"],
+      ["silent-2", "pending", null],
+    ],
+  );
+  t.is(server.transfer.offered("silent-1"), undefined, "no longer served");
+});

@@ -416,8 +416,10 @@ export class Rollouts {
 
   private afterDeviceChange(id: string, device: string): void {
     const row = this.db.prepare("SELECT state FROM rollout_devices WHERE rollout = ? AND device = ?").get(id, device) as { state: RolloutDeviceState };
-    if (isFinal(row.state)) this.fleet.withdrawUpdate(device);
     this.changes.raise(id);
+    if (!isFinal(row.state)) return;
+    // Only a device that ended can end a wave, or pass the failure threshold.
+    this.fleet.withdrawUpdate(device);
     this.advance(id).catch((e: unknown) => this.log(`rollout ${id}: ${(e as Error).message}`));
   }
 
