@@ -36,10 +36,11 @@ export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } 
 export type { MqttConnectOptions, MqttWill, QoS, TransportHandlers, TransportPort } from "./ports/transport";
 export type { BootInfo, BootState, RollbackReason, UpdatePort } from "./ports/update";
 
-// Signed updates on the device (docs/protocol.md section 8): the agent, its trust, the file-backed port logic
-export { UpdateAgent, DEFAULT_BLOCK_SIZE, type UpdateAgentOptions } from "./update/agent";
+// Signed updates on the device (docs/protocol.md section 8). Types only: a value export would load the
+// update agent (and the SUIT interpreter) into every app that imports the SDK, on a device's few KiB of
+// heap, and the Moddable manifest maps those modules only for builds that use them.
+export type { UpdateAgentOptions } from "./update/agent";
 export type { TransferSettings } from "./update/transfer";
-export { decodeTrustDocument, encodeTrustDocument, type UpdateTrustDocument } from "./update/trust";
-export { FileUpdatePort, type FileUpdatePortOptions, type SlotFiles } from "./update/file-port";
-export { nameUuid, parseUuid, classNameOf, DEFAULT_VENDOR_NAME } from "./update/ids";
+export type { UpdateTrustDocument } from "./update/trust";
+export type { FileUpdatePortOptions, SlotFiles } from "./update/file-port";
 export type { UpdateInfo, UpdateAgentState, UpdateState } from "./session/publications";

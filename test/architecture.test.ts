@@ -88,6 +88,31 @@ test("Node code imports the package by name: gatehouse/sdk and gatehouse/ports/n
 
 // One set of package names: what package.json "exports" maps on Node, the Moddable manifests map too, so
 // an import by package name resolves on both (ports/node runs only on Node, and is Node's only).
+// What sdk/index.ts loads at run time (value imports, followed through relative imports) is what every
+// app on Moddable loads: each of those modules must be mapped by the root manifest, or the app fails at
+// load ("module not found"), and each costs heap on the device. Type-only imports are erased.
+test("every module the SDK's index loads at run time is mapped by the root Moddable manifest", (t) => {
+  const manifest = JSON.parse(readFileSync(join(root, "manifest.json"), "utf8")) as { modules: Record<string, unknown> };
+  const patterns = Object.keys(manifest.modules);
+  const mapped = (name: string) =>
+    patterns.some((key) => (key.endsWith("/*") ? name.startsWith(key.slice(0, -1)) && !name.slice(key.length - 1).includes("/") : key === name));
+  const seen = new Set<string>();
+  const unmapped: string[] = [];
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const name = `gatehouse/${relative(root, file).replace(/\.ts$/, "")}`;
+    if (!mapped(name)) unmapped.push(name);
+    for (const match of readFileSync(file, "utf8").matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+["'](\.[^"']+)["']/gm)) {
+      if (match[2]) continue;
+      visit(resolve(dirname(file), `${match[3]}.ts`));
+    }
+  };
+  visit(join(root, "sdk/index.ts"));
+  t.true(seen.size > 20, [...seen].join(", "));
+  t.deepEqual(unmapped, []);
+});
+
 test("package.json exports and the Moddable manifests map the same package names", (t) => {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> };
   const modules = ["manifest.json", "boards/manifest.json"].flatMap((m) => Object.keys((JSON.parse(readFileSync(join(root, m), "utf8")) as { modules: Record<string, unknown> }).modules));

