@@ -37,7 +37,7 @@ test("update push shows progress per device and a summary; a refused update exit
   const ids = ["push-1", "push-2", "push-3"];
   const fleet = provisionFleet(ids, trustDocument(keys, 2));
   t.teardown(() => fleet.cleanup());
-  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: join(fleet.dir, "fleet.db"), identitiesDir: fleet.identitiesDir, clientId: "push-cli-server" });
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: join(fleet.dir, "fleet.db"), identitiesDir: fleet.identitiesDir, clientId: "push-cli-server", updates: { requestsPerSecond: 8, requestBurst: 1 } });
   t.teardown(() => server.stop());
   const guard = guardOf(server);
   const served = await serveHttp(createFleetHttpApi(server, { guard }), { host: "127.0.0.1", port: 0 });
@@ -55,8 +55,9 @@ test("update push shows progress per device and a summary; a refused update exit
   await sim.waitOnline(ids.length, 30_000);
   await until("births with update state", () => ids.every((id) => server.updateState(id)?.installed), 30_000);
 
+  // The server serves 8 blocks a second per device (a 3 s download of 25 blocks), so the CLI's polls see it.
   const good = join(fleet.dir, "good.suit");
-  writeFileSync(good, simUpdate({ app: "thermostat", firmware: "thermostat-sim 4.0", seq: 4, keys, payloadBytes: 60_000 }).file);
+  writeFileSync(good, simUpdate({ app: "thermostat", firmware: "thermostat-sim 4.0", seq: 4, keys, payloadBytes: 100_000 }).file);
   const pushed = await gatehouse(["update", "push", good, "--all", "--server", served.url, "--wave", "2"], token);
   t.is(pushed.code, 0, pushed.stderr);
   t.regex(pushed.stdout, /push-1 +wave 1 +\[#*-*\] +\d+% +downloading/, "a progress line while downloading");
