@@ -5,7 +5,8 @@
 //
 //   npm run bench                      (or: node --import tsx bench/run.ts)
 //   node --import tsx bench/run.ts host-pipeline size     (a subset)
-//   node --import tsx bench/run.ts mqtt-roundtrip sim-capacity   (the two that start a mosquitto)
+//   node --import tsx bench/run.ts mqtt-roundtrip sim-capacity   (two that start a mosquitto)
+//   node --import tsx bench/run.ts update-fanout update-memory    (the update benchmarks)
 
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -14,7 +15,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 
-const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity", "webhook-delivery", "dashboard"] as const;
+const BENCHMARKS = ["host-pipeline", "xs-computrons", "size", "mqtt-roundtrip", "sim-capacity", "webhook-delivery", "dashboard", "update-fanout", "update-memory"] as const;
 type Name = (typeof BENCHMARKS)[number];
 /** Node flags a benchmark needs (sim-capacity collects garbage before it measures). */
 const NODE_FLAGS: Partial<Record<Name, string[]>> = { "sim-capacity": ["--expose-gc"] };
@@ -121,6 +122,13 @@ for (const run of runs) {
     rows.push(["dashboard events stored, no client", `${r.eventsPerSecondWithout.toLocaleString("en-US")} events/s`, "", ""]);
     rows.push(["dashboard connected/none", r.ratio.toFixed(2), "", ""]);
     rows.push(["dashboard refusal -> browser row", `p50 ${r.refusalToRowMs.p50} ms, p99 ${r.refusalToRowMs.p99} ms`, "", ""]);
+  } else if (run.name === "update-fanout") {
+    rows.push([`update ${r.kib} KiB to ${r.devices} devices`, `${r.updateSeconds.toFixed(1)} s`, "", ""]);
+    rows.push([`plain MQTT, same bytes`, `${r.plainSeconds.toFixed(1)} s`, "", ""]);
+    rows.push(["update/plain MQTT throughput", r.ratio.toFixed(2), `>= ${r.goal}`, goalText(r.ratio >= r.goal)]);
+  } else if (run.name === "update-memory") {
+    for (const image of r.images) rows.push([`update memory ${image.kib} KiB image`, `peak live ${image.peakLiveMib.toFixed(2)} MiB (+${image.aboveBaseMib.toFixed(2)}), rss ${image.peakRssMib} MiB`, "", ""]);
+    rows.push(["update memory difference", `${r.differenceMib.toFixed(2)} MiB`, `<= ${r.goalMib} MiB`, goalText(r.differenceMib <= r.goalMib)]);
   } else if (run.name === "sim-capacity") {
     rows.push(["sim devices online", `${r.online} of ${r.devices} in ${r.onlineSeconds.toFixed(1)} s`, `${r.devices}`, goalText(r.allOnline)]);
     rows.push(["sim heap per device", `${r.heapPerDeviceKib.toFixed(1)} KiB`, `< ${r.goalKib} KiB`, goalText(r.heapPerDeviceKib < r.goalKib)]);

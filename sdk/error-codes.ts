@@ -173,6 +173,8 @@ export const ERROR_CODES = {
     "update-no-rollback",
     "update-slot",
   ],
+  /** Fleet rollouts (host/server/rollouts.ts) and their API. */
+  rollout: ["rollout-unknown", "rollout-ended", "update-timeout"],
   /** SUIT update manifests (docs/suit.md). */
   suit: [
     "suit-not-envelope",

@@ -19,6 +19,7 @@ import { startMosquitto } from "./support/brokers";
 import { installCounter, nodeDeviceOptions, until } from "./support/devices";
 import { bearer, tokenFor } from "./support/api-access";
 import { schemaProblems } from "./support/json-schema";
+import { simUpdate, updateKeys } from "./support/updates";
 
 const OPERATOR = nodeCrypto.generateKey("EdDSA", utf8("matrix-operator"));
 const DEVICE = "api-1";
@@ -114,6 +115,16 @@ interface Example {
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 
+/** An update file for rollouts to DEVICE (which runs no update agent: its rollouts stay offered until aborted). */
+const ROLLOUT_FILE = simUpdate({ app: "thermostat", firmware: "matrix 1.0", seq: 1, keys: updateKeys(1), payloadBytes: 2000 }).file;
+const rolloutBody = () => ({ update: Buffer.from(ROLLOUT_FILE).toString("base64"), devices: [DEVICE] });
+/** A rollout that ended (aborted), so its stream closes after its first event. */
+async function endedRollout(f: Fixture): Promise<string> {
+  const { id } = await f.core.createRollout({ file: ROLLOUT_FILE, devices: [DEVICE] });
+  f.core.abortRollout(id, "test");
+  return id;
+}
+
 /** One example call per route: a route without one fails the matrix. */
 const EXAMPLES: Record<string, Example> = {
   "GET /api/devices": { request: () => ({ path: "/api/devices" }), ok: 200 },
@@ -151,6 +162,14 @@ const EXAMPLES: Record<string, Example> = {
     ok: 200,
   },
   "GET /api/audit": { request: () => ({ path: "/api/audit?limit=3" }), ok: 200 },
+  "GET /api/rollouts": { request: () => ({ path: "/api/rollouts" }), ok: 200 },
+  "POST /api/rollouts": { request: () => ({ path: "/api/rollouts", body: rolloutBody() }), ok: 201 },
+  "GET /api/rollouts/:id": { request: async (f) => ({ path: `/api/rollouts/${await endedRollout(f)}` }), ok: 200 },
+  "GET /api/rollouts/:id/stream": { request: async (f) => ({ path: `/api/rollouts/${await endedRollout(f)}/stream` }), ok: 200 },
+  "POST /api/rollouts/:id/abort": {
+    request: async (f, allowed) => ({ path: `/api/rollouts/${allowed ? (await f.core.createRollout({ file: ROLLOUT_FILE, devices: [DEVICE] })).id : "r-none"}/abort` }),
+    ok: 200,
+  },
   "GET /api/openapi.json": { request: () => ({ path: "/api/openapi.json" }), ok: 200 },
 };
 

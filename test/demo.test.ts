@@ -48,6 +48,13 @@ test("demo --once: allowed commands, the not-allowed refusal, its security event
       t.regex(stdout, /Security event for the refusal/);
       t.regex(stdout, /#\d+ thermo-1: not-allowed, allowed false, principal 6f70657261746f72 \("operator"\), door setpoint, op write\.limits/);
 
+      // The signed security patch reaches every device; the tampered copy is refused by each, as a security event.
+      for (const id of ["thermo-1", "thermo-2", "thermo-3"]) {
+        t.regex(stdout, new RegExp(`${id} +wave 1 +\\[#{24}\\] 100% +confirmed`));
+        t.regex(stdout, new RegExp(`${id} +thermostat-sim 0\\.1\\.1 \\(security patch \\d+\\) +manifest \\d+ +security epoch 1`));
+        t.regex(stdout, new RegExp(`${id} +wave 1 .*refused \\(suit-threshold-not-met\\)`));
+        t.regex(stdout, new RegExp(`#\\d+ ${id}: suit-threshold-not-met, allowed false`));
+      }
       t.regex(stdout, /Try it yourself:/);
       const broker = /on (mqtt:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
       const server = /\[4\/6\] server +(http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];

@@ -8,11 +8,13 @@ import type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, KeyChange, Re
 import type { EventSignal } from "./export/event-signal";
 import type { PreparedUpdate, UpdateSignal } from "./update-transfer";
 import type { EventCountQuery, EventCounts } from "./event-counts";
+import type { Rollout, RolloutRequest, RolloutSummary } from "./rollouts";
 
 export type { CommandReply } from "../client/results";
 export type { DeviceRow, DeviceUpdateState, EventFilter, EventRow, InstalledUpdateRow, KeyChange, ResultRow, TelemetryRow, UpdateStatusRow } from "./store";
 export type { ImageSource, PreparedUpdate } from "./update-transfer";
 export type { EventCountQuery, EventCounts } from "./event-counts";
+export type { Rollout, RolloutCounts, RolloutDevice, RolloutDeviceState, RolloutRequest, RolloutState, RolloutSummary } from "./rollouts";
 
 export interface UpdateOfferRequest {
   device: string;
@@ -82,4 +84,17 @@ export interface FleetApi {
   updateStates(): DeviceUpdateState[];
   /** Raised (with the device's id) after a device's update state changed and was stored. */
   readonly updateChanges: UpdateSignal;
+  /**
+   * Starts a rollout (rollouts.ts): the update offered to devices in waves, state kept in the database.
+   * Fails with invalid-input, unknown-device, the update file's suit-* codes, server-stopped.
+   */
+  createRollout(request: RolloutRequest): Promise<Rollout>;
+  /** Every rollout, newest first, without their devices. */
+  rollouts(): RolloutSummary[];
+  /** One rollout with its devices' waves, states, progress and codes. */
+  rollout(id: string): Rollout | undefined;
+  /** Aborts a running or halted rollout (rollout-unknown, rollout-ended). */
+  abortRollout(id: string, by?: string): Rollout;
+  /** Raised (with the rollout's id) after a rollout or one of its devices changed and was stored. */
+  readonly rolloutChanges: UpdateSignal;
 }

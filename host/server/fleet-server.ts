@@ -58,6 +58,7 @@ import type { DeviceDetail, FleetApi, RelayRequest, TrustUpdateRequest, UpdateOf
 import { UpdateSignal, UpdateTransfer, type UpdateTransferOptions } from "./update-transfer";
 import { uuidText } from "../../sdk/suit/processor";
 import { countEvents, type EventCountQuery, type EventCounts } from "./event-counts";
+import { Rollouts, type Rollout, type RolloutOptions, type RolloutRequest, type RolloutSummary } from "./rollouts";
 
 export type { DeviceDetail, FleetApi, RelayRequest } from "./api";
 export type { DeviceRow, EventFilter, EventRow, KeyChange, ResultRow, TelemetryRow } from "./store";
@@ -106,6 +107,8 @@ export interface FleetServerOptions {
   webhooks?: WebhookDeliveryOptions;
   /** Bounds of the update transfer (update-transfer.ts): block requests per device and second, reads in flight. */
   updates?: Pick<UpdateTransferOptions, "requestsPerSecond" | "requestBurst" | "maxReadsInFlight">;
+  /** Rollouts (rollouts.ts): how long a device in flight may say nothing before it fails. */
+  rollouts?: Pick<RolloutOptions, "deviceTimeoutMs" | "sweepMs">;
 }
 
 export type Activity =
@@ -177,6 +180,8 @@ export class FleetServer implements FleetApi {
   readonly updateChanges = new UpdateSignal();
   /** The server's side of the update transfer: offers, and serving block requests. */
   readonly transfer: UpdateTransfer;
+  /** Rollouts of updates to many devices, in waves (resumed at start). */
+  private readonly rolloutsOf: Rollouts;
   private webhooks: WebhookDelivery | undefined;
 
   private constructor(options: FleetServerOptions) {
@@ -192,6 +197,7 @@ export class FleetServer implements FleetApi {
       onRefused: (device, code, detail) => this.inTransaction(() => this.serverEvent(device, code, detail)),
       log: (line) => this.log(line),
     });
+    this.rolloutsOf = new Rollouts(this.store.db, this, { ...options.rollouts, log: (line) => this.log(line) });
   }
 
   static async start(options: FleetServerOptions): Promise<FleetServer> {
@@ -247,12 +253,14 @@ export class FleetServer implements FleetApi {
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.sweepTimer.unref();
     this.webhooks = new WebhookDelivery(this.store, this.newEvents, { log: (line) => this.log(line), ...this.options.webhooks });
+    await this.rolloutsOf.start();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweepTimer);
+    this.rolloutsOf.stop();
     this.router.cancelAll(new GatehouseError("server-stopped", "the server is stopping"));
     await this.webhooks?.stop();
     // Messages keep arriving into the queue until the connection is closed: MQTT.js acknowledges each as
@@ -390,6 +398,28 @@ export class FleetServer implements FleetApi {
 
   updateStates(): DeviceUpdateState[] {
     return this.store.updateStates();
+  }
+
+  // ---- rollouts ----
+
+  createRollout(request: RolloutRequest): Promise<Rollout> {
+    return this.rolloutsOf.create(request);
+  }
+
+  rollouts(): RolloutSummary[] {
+    return this.rolloutsOf.list();
+  }
+
+  rollout(id: string): Rollout | undefined {
+    return this.rolloutsOf.get(id);
+  }
+
+  abortRollout(id: string, by?: string): Rollout {
+    return this.rolloutsOf.abort(id, by);
+  }
+
+  get rolloutChanges(): UpdateSignal {
+    return this.rolloutsOf.changes;
   }
 
   // ---- ingestion ----

@@ -16,6 +16,8 @@
 //   POST   /api/commands {message, device, door, timeoutMs?}
 //                                           operate     one       relay a signed command (base64
 //                                                                 COSE_Sign1); 200 with the device's reply
+//   GET    /api/rollouts, /api/rollouts/:id, /api/rollouts/:id/stream, POST /api/rollouts,
+//   POST   /api/rollouts/:id/abort          view/manage fleet     rollouts of updates (http-rollouts-api.ts)
 //   plus the dashboard's live views and event counts (http-dashboard-api.ts), the routes of people, tokens,
 //   sessions and the audit log (http-auth-api.ts) and the API document.
 //
@@ -33,8 +35,9 @@ import type { Json } from "../client/json-view";
 import type { FleetApi } from "./api";
 import { allowDevice, devicePatternOf, type ApiGuard } from "./auth/guard";
 import { matchesDevicePattern } from "./auth/accounts";
-import { HttpApp, HttpError, invalid, json, onlyFields, onlyParams, queryUint, readJson, textField, type Context } from "./http-app";
+import { base64Field, HttpApp, HttpError, invalid, json, onlyFields, onlyParams, queryUint, readJson, textField, type Context } from "./http-app";
 import { registerAccessRoutes } from "./http-auth-api";
+import { registerRolloutRoutes } from "./http-rollouts-api";
 import { registerDashboardRoutes } from "./http-dashboard-api";
 import { openApiDocument } from "./http-openapi";
 import { MAX_EVENT_LIMIT, type EventFilter } from "./store";
@@ -42,13 +45,6 @@ import { streamEvents, type EventSource } from "./export/event-stream";
 
 /** Devices per page of GET /api/devices. */
 export const MAX_DEVICE_LIMIT = 1000;
-
-/** Standard or URL-safe base64, padded or not; nothing else. */
-function base64Field(body: Record<string, unknown>, name: string): Uint8Array {
-  const value = textField(body, name, 128 * 1024);
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value) || value.replace(/=+$/, "").length % 4 === 1) invalid(`${name} must be base64`);
-  return new Uint8Array(Buffer.from(value.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
-}
 
 /** A `device` query parameter: checked against the caller's devices, and its filter. */
 function deviceQuery(c: Context): string | undefined {
@@ -173,6 +169,7 @@ export function createFleetHttpApi(fleet: FleetApi, options: { guard: ApiGuard; 
     return json(replyToJson(reply));
   });
 
+  registerRolloutRoutes(app, fleet);
   registerDashboardRoutes(app, fleet);
   registerAccessRoutes(app, options.guard);
 

@@ -34,7 +34,7 @@ export class HttpError extends Error {
   }
 }
 
-/** The HTTP status of a GatehouseError's code (cose-*, cbor-*, alg-*: 400; others 500). */
+/** The HTTP status of a GatehouseError's code (cose-*, cbor-*, alg-*, suit-*: 400; others 500). */
 const STATUS_OF_CODE: Record<string, number> = {
   usage: 400,
   "invalid-input": 400,
@@ -64,11 +64,14 @@ const STATUS_OF_CODE: Record<string, number> = {
   "token-unknown": 404,
   "too-many-users": 409,
   "too-many-tokens": 409,
+  // Rollouts (rollouts.ts).
+  "rollout-unknown": 404,
+  "rollout-ended": 409,
 };
 
 /** The status a GatehouseError's code answers with. */
 export function statusOfCode(code: string): number {
-  return STATUS_OF_CODE[code] ?? (/^(cose-|cbor-|alg-)/.test(code) ? 400 : 500);
+  return STATUS_OF_CODE[code] ?? (/^(cose-|cbor-|alg-|suit-)/.test(code) ? 400 : 500);
 }
 
 /** The error code of each error answer this module made (the audit log records it). */
@@ -277,6 +280,13 @@ export class HttpApp {
     };
     return run(0);
   }
+}
+
+/** Standard or URL-safe base64, padded or not; nothing else (at most `maxLength` characters). */
+export function base64Field(body: Record<string, unknown>, name: string, maxLength = 128 * 1024): Uint8Array {
+  const value = textField(body, name, maxLength);
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value) || value.replace(/=+$/, "").length % 4 === 1) invalid(`${name} must be base64`);
+  return new Uint8Array(Buffer.from(value.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
 }
 
 export function invalid(message: string): never {

@@ -21,12 +21,12 @@ const ROLE = { type: "string", enum: ["view", "operate", "manage", "administer"]
 const ANY: Schema = {};
 
 const STATUS_TEXT: Record<number, string> = {
-  400: "Bad input: invalid-input, invalid-json, key-invalid, command-mismatch, password-invalid, cose-*, cbor-*",
+  400: "Bad input: invalid-input, invalid-json, key-invalid, command-mismatch, password-invalid, cose-*, cbor-*, suit-* (an update file that does not parse or whose image is not the one its manifest names)",
   401: "No valid credentials: unauthenticated, token-invalid, token-expired, token-revoked, session-expired (login-failed for a login)",
   403: "Refused: not-allowed (the role is too small), device-not-allowed (outside the token's device pattern), csrf-failed",
-  404: "Not found: unknown-device, user-unknown, token-unknown",
+  404: "Not found: unknown-device, user-unknown, token-unknown, rollout-unknown",
   408: "body-timeout: the body did not arrive in time",
-  409: "Conflict: device-conflict, user-exists, too-many-users, too-many-tokens",
+  409: "Conflict: device-conflict, user-exists, too-many-users, too-many-tokens, rollout-ended (abort of a rollout that ended)",
   413: "too-large: the body is over its limit",
   415: "unsupported-media-type: the body must be application/json",
   429: "login-rate-limited: too many failed logins for the account or the address (Retry-After says when to try again)",
@@ -198,6 +198,43 @@ const SCHEMAS: Record<string, Schema> = {
   }),
 };
 
+const ROLLOUT_COUNTS = closed(
+  Object.fromEntries(["pending", "inFlight", "confirmed", "refused", "rolledBack", "failed", "aborted"].map((k) => [k, { type: "integer", minimum: 0 }])),
+);
+
+const ROLLOUT_SUMMARY: Record<string, Schema> = {
+  id: { type: "string" },
+  state: { type: "string", enum: ["running", "halted", "aborted", "done"] },
+  reason: nullable("string", { description: "why it halted or ended, for people" }),
+  manifestSeq: { type: "integer", description: "the manifest's sequence number" },
+  imageSize: { type: "integer" },
+  imageDigest: { type: "string", description: "SHA-256 of the image, hex" },
+  waveSize: { type: "integer" },
+  maxFailures: { type: "integer", description: "failures tolerated; one more halts the rollout" },
+  blockSize: { type: "integer" },
+  wave: { type: "integer", description: "the wave started last (1-based; 0 before the first)" },
+  waves: { type: "integer" },
+  counts: ROLLOUT_COUNTS,
+  createdBy: nullable("string"),
+  createdAt: { type: "integer" },
+  updatedAt: { type: "integer" },
+};
+
+SCHEMAS.RolloutSummary = closed(ROLLOUT_SUMMARY);
+SCHEMAS.Rollout = closed({
+  ...ROLLOUT_SUMMARY,
+  devices: array(
+    closed({
+      device: { type: "string" },
+      wave: { type: "integer", minimum: 1 },
+      state: { type: "string", enum: ["pending", "offered", "downloading", "verified", "installed", "confirmed", "refused", "rolled-back", "failed", "aborted"] },
+      progress: { type: "integer", minimum: 0, maximum: 100 },
+      code: nullable("string", { description: "why it was refused, rolled back or failed (a stable code, e.g. suit-sequence-stale, update-unhealthy, update-timeout)" }),
+      updatedAt: { type: "integer" },
+    }),
+  ),
+});
+
 const NAME = { type: "string", pattern: "^[a-z0-9][a-z0-9._-]{0,63}$" };
 
 function paths(): Record<string, Record<string, Schema>> {
@@ -341,6 +378,76 @@ function paths(): Record<string, Record<string, Schema>> {
           ),
         ),
         responses: { ...ok("The device's reply", ref("CommandReply")), ...errors(400, 404, 408, 413, 415, 502, 503, 504) },
+      }),
+    },
+    "/api/rollouts": {
+      get: operation("get", {
+        operationId: "listRollouts",
+        summary: "Rollouts of signed updates, newest first",
+        tags: ["rollouts"],
+        role: "view",
+        devices: "fleet",
+        responses: { ...ok("Rollouts", closed({ rollouts: array(ref("RolloutSummary")) })), ...errors(400) },
+      }),
+      post: operation("post", {
+        operationId: "createRollout",
+        summary: "Roll a signed update out to devices, in waves",
+        description:
+          "The update file is `gatehouse update create`'s, with its image integrated; the server never signs: devices verify the envelope (k of n) and the image. A wave starts when every device of the waves before it reached a final state; the rollout halts (no further wave) when failures pass maxFailures. State is kept in the database: a rollout resumes after a server restart.",
+        tags: ["rollouts"],
+        role: "manage",
+        devices: "fleet",
+        requestBody: body(
+          closed(
+            {
+              update: { type: "string", description: "the update file (.suit, image integrated), base64; at most 32 MiB of base64" },
+              devices: array({ type: "string" }, { minItems: 1, description: "the devices (registered); or all: true" }),
+              all: { const: true, description: "every device registered now" },
+              waveSize: { type: "integer", minimum: 1, description: "devices per wave (default: all in one)" },
+              maxFailures: { type: "integer", minimum: 0, description: "failures tolerated (default 0)" },
+              blockSize: { type: "integer", minimum: 64, maximum: 65536, description: "transfer block size (default 4096)" },
+            },
+            ["update"],
+          ),
+        ),
+        responses: { ...ok("Started", closed({ rollout: ref("Rollout") }), 201), ...errors(400, 404, 408, 413, 415, 503) },
+      }),
+    },
+    "/api/rollouts/{id}": {
+      get: operation("get", {
+        operationId: "getRollout",
+        summary: "One rollout with each device's wave, state, progress and code",
+        tags: ["rollouts"],
+        role: "view",
+        devices: "fleet",
+        parameters: [pathParam("id", "the rollout's id")],
+        responses: { ...ok("The rollout", closed({ rollout: ref("Rollout") })), ...errors(400, 404) },
+      }),
+    },
+    "/api/rollouts/{id}/abort": {
+      post: operation("post", {
+        operationId: "abortRollout",
+        summary: "Abort a running or halted rollout: no further wave; devices that have not installed the update are stopped",
+        description: "A device already restarting into the new build goes on to confirm or roll back. The call is in the audit log with what it stopped.",
+        tags: ["rollouts"],
+        role: "manage",
+        devices: "fleet",
+        parameters: [pathParam("id", "the rollout's id")],
+        responses: { ...ok("Aborted", closed({ rollout: ref("Rollout") })), ...errors(400, 404, 409) },
+      }),
+    },
+    "/api/rollouts/{id}/stream": {
+      get: operation("get", {
+        operationId: "streamRollout",
+        summary: "A rollout as server-sent events: at once and after every change, until it ended and no device is in flight",
+        tags: ["rollouts"],
+        role: "view",
+        devices: "fleet",
+        parameters: [pathParam("id", "the rollout's id")],
+        responses: {
+          "200": { description: "Events named rollout, each with the rollout (as GET /api/rollouts/{id}) as data", content: { "text/event-stream": { schema: { type: "string" } } } },
+          ...errors(400, 404),
+        },
       }),
     },
     "/api/session": {
@@ -492,7 +599,7 @@ export function openApiDocument(): Record<string, unknown> {
       description:
         "Every call needs credentials and a role (view < operate < manage < administer), except logging in and this document: Authorization: Bearer TOKEN (gatehouse token create), or the session cookie of POST /api/session with its CSRF token in X-CSRF-Token on calls other than GET. Without credentials: 401; with too small a role: 403. Every error is {\"error\": {\"code\", \"message\"}} with a stable code (docs/protocol.md section 7). Every call, allowed or refused, is in the audit log (GET /api/audit). docs/api.md explains it.",
     },
-    tags: ["devices", "events", "commands", "dashboard", "session", "people", "tokens", "audit", "meta"].map((name) => ({ name })),
+    tags: ["devices", "events", "commands", "rollouts", "dashboard", "session", "people", "tokens", "audit", "meta"].map((name) => ({ name })),
     paths: paths(),
     components: {
       schemas: SCHEMAS,

@@ -25,6 +25,7 @@ import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
 import { toHex } from "../../sdk/bytes";
 import type { Json } from "../client/json-view";
 import { WEBHOOK_SCHEMA } from "./export/webhook-schema";
+import { ROLLOUT_SCHEMA } from "./rollout-schema";
 import { AUTH_SCHEMA } from "./auth/schema";
 import { AUDIT_SCHEMA } from "./audit/schema";
 
@@ -242,6 +243,7 @@ CREATE TABLE IF NOT EXISTS device_updates (
 ) STRICT;
 
 ${WEBHOOK_SCHEMA}
+${ROLLOUT_SCHEMA}
 ${AUTH_SCHEMA}
 ${AUDIT_SCHEMA}
 `;

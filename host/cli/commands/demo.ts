@@ -16,7 +16,9 @@ Runs the whole system on this machine and walks through it:
   5. the simulator running the three devices (the same device code as the ESP32);
   6. signed commands: an operator reads the temperature and sets the target (allowed), tries to change
      the limits (refused by the door's rule: not-allowed), then the admin changes them (allowed); the
-     device's signed security event for the refusal, as the server stored it.
+     device's signed security event for the refusal, as the server stored it;
+  7. a signed security patch (2 of 3 update keys in .gatehouse/demo/keys) rolled out to the devices, which
+     restart into it and confirm, then a tampered copy that every device refuses (security events).
 Then it prints commands to try yourself, the dashboard's address and a one-time login for it (a user
 demo-admin with a new password each run, shown once), and keeps running until Ctrl-C (with --once it stops
 and exits).
@@ -151,6 +153,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     out(`[3/6] devices    ${DEVICE_IDS.join(", ")} in ${shown(identitiesDir)} (${provisioned ? `${provisioned} provisioned now` : "from an earlier run"}; each trusts admin and operator)`);
 
+    await provisionUpdateTrust(keysDir, identitiesDir, DEVICE_IDS);
+
     // 4. The fleet server.
     const onlineAtServer = new Set<string>();
     let serverSawAll: () => void = () => {};
@@ -254,6 +258,8 @@ export async function run(argv: string[]): Promise<number> {
       out(`  ${yellow("(not received within 5 s)", process.stdout)}`);
     }
 
+    await demoSecurityPatch(server, keysDir, DEVICE_IDS);
+
     // Try it yourself.
     const identities = shown(identitiesDir);
     out("");
@@ -291,6 +297,133 @@ export async function run(argv: string[]): Promise<number> {
     await cleanup();
     throw e;
   }
+}
+
+// ---- the signed security patch (issue 7) ----
+
+/** Update keys: the devices need 2 of these 3 signatures on every update. */
+const UPDATE_KEY_NAMES = ["update-1", "update-2", "update-3"] as const;
+const UPDATE_THRESHOLD = 2;
+const PATCH_TIMEOUT_MS = 60_000;
+
+/**
+ * Update keys in keysDir (kept between runs) and each device's update trust (update-trust.cbor beside its
+ * key, as `gatehouse provision --update-key ... --update-threshold 2` writes it), before the devices start.
+ */
+async function provisionUpdateTrust(keysDir: string, identitiesDir: string, ids: readonly string[]): Promise<void> {
+  const { utf8 } = await import("../../../sdk/cbor/encode");
+  const { decodeKey, encodeKey, publicKey } = await import("../../../sdk/cose/key");
+  const { nodeCrypto } = await import("../../../ports/node/crypto");
+  const { encodeTrustDocument } = await import("../../../sdk/update/trust");
+  const { UPDATE_TRUST_FILE } = await import("../../identity-files");
+  const { readInput, writeOutput } = await import("../util");
+  const keys = UPDATE_KEY_NAMES.map((name) => {
+    const keyPath = join(keysDir, `${name}.key`);
+    if (exists(keyPath)) return decodeKey(readInput(keyPath, "key-file"));
+    const key = nodeCrypto.generateKey("ES256", utf8(name));
+    writeOutput(keyPath, encodeKey(key, true), { force: true, mode: 0o600 });
+    writeOutput(join(keysDir, `${name}.pub`), encodeKey(publicKey(key), false), { force: true, mode: 0o644 });
+    return key;
+  });
+  const document = encodeTrustDocument({ seq: 0, threshold: UPDATE_THRESHOLD, keys: keys.map((k) => publicKey(k)), minEpoch: 0 });
+  for (const id of ids) writeOutput(join(identitiesDir, id, UPDATE_TRUST_FILE), document, { force: true, mode: 0o644 });
+  out(`      update trust: ${UPDATE_THRESHOLD} of ${UPDATE_KEY_NAMES.map((n) => shown(join(keysDir, `${n}.key`))).join(", ")} must sign every update`);
+}
+
+/**
+ * Rolls a signed security patch out to the devices (a new build with a higher security epoch, signed by 2
+ * of the 3 update keys), then a tampered copy (the image changed and the manifest's digest with it, the
+ * signatures left as they were) that every device refuses; shows the fleet's new builds and the refusals
+ * as the devices' signed security events.
+ */
+async function demoSecurityPatch(server: import("../../server/fleet-server").FleetServer, keysDir: string, ids: readonly string[]): Promise<void> {
+  const { decodeKey } = await import("../../../sdk/cose/key");
+  const { nodeCrypto } = await import("../../../ports/node/crypto");
+  const { buildEnvelope } = await import("../../../sdk/suit/builder");
+  const { decodeEnvelope } = await import("../../../sdk/suit/envelope");
+  const { encode } = await import("../../../sdk/cbor/encode");
+  const { classNameOf, DEFAULT_VENDOR_NAME, nameUuid } = await import("../../../sdk/update/ids");
+  const { simBuild } = await import("../../sim/build");
+  const { INTEGRATED_IMAGE, withIntegratedImage } = await import("../../server/update-package");
+  const { readInput } = await import("../util");
+  const { deviceLine, summaryLines } = await import("../rollout-view");
+  const { rolloutSettled } = await import("../../server/http-rollouts-api");
+
+  out("");
+  out(bold("Security patch: a signed update rolled out to the fleet, then a tampered copy"));
+  const signers = UPDATE_KEY_NAMES.slice(0, UPDATE_THRESHOLD).map((name) => decodeKey(readInput(join(keysDir, `${name}.key`), "key-file")));
+  // A UTC time as the sequence number: newer than whatever an earlier run installed.
+  const seq = Math.floor(Date.now() / 1000);
+  const epoch = 1;
+  const payload = new Uint8Array(64 * 1024).map((_, i) => (i * 7 + seq) & 0xff);
+  const image = simBuild(`thermostat-sim 0.1.1 (security patch ${seq})`, payload);
+  const envelope = buildEnvelope(
+    nodeCrypto,
+    {
+      sequenceNumber: seq,
+      vendorId: nameUuid(nodeCrypto, DEFAULT_VENDOR_NAME),
+      classId: nameUuid(nodeCrypto, classNameOf("thermostat")),
+      imageDigest: nodeCrypto.sha256(image),
+      imageSize: image.length,
+      securityEpoch: epoch,
+      uri: INTEGRATED_IMAGE,
+    },
+    signers,
+  );
+  const eventsBefore = server.events({}).at(-1)?.id ?? 0;
+
+  const rollOut = async (file: Uint8Array, what: string) => {
+    const created = await server.createRollout({ file, devices: [...ids], maxFailures: ids.length });
+    out(`  ${what}: rollout ${created.id} to ${ids.join(", ")}`);
+    const deadline = Date.now() + PATCH_TIMEOUT_MS;
+    let rollout = created;
+    while (!rolloutSettled(rollout)) {
+      if (Date.now() > deadline) throw new GatehouseError("demo-timeout", `rollout ${created.id} did not end within ${PATCH_TIMEOUT_MS / 1000} s`);
+      await sleep(200);
+      rollout = server.rollout(created.id)!;
+    }
+    const width = Math.max(...ids.map((id) => id.length));
+    for (const d of rollout.devices) out(`    ${deviceLine(d, width)}`);
+    for (const line of summaryLines(rollout).slice(1)) out(`  ${line}`);
+    return rollout;
+  };
+
+  await rollOut(withIntegratedImage(envelope, image), `signed patch (manifest ${seq}, security epoch ${epoch}, ${image.length} bytes, 2 of 3 update keys)`);
+  out("  the fleet now runs (verified births):");
+  for (const id of ids) {
+    const row = server.devices().find((d) => d.id === id);
+    const installed = server.updateState(id)?.installed;
+    out(`    ${id}  ${row?.firmware ?? "?"}  manifest ${installed?.seq ?? "?"}  security epoch ${installed?.epoch ?? "?"}`);
+  }
+
+  // The attacker's copy: a changed image, the manifest's image digest changed to match it, and the
+  // manifest digest in the authentication wrapper too (so the file looks consistent to anyone who does
+  // not check signatures, the fleet server included). The signatures cover that digest: every device
+  // refuses the copy before it fetches a byte.
+  const evil = image.slice();
+  evil.set(new TextEncoder().encode("backdoor"), evil.length - 8);
+  const original = decodeEnvelope(nodeCrypto, envelope);
+  const manifest = replaceBytes(original.manifest, nodeCrypto.sha256(image), nodeCrypto.sha256(evil));
+  const tampered = replaceBytes(replaceBytes(envelope, original.manifest, manifest), original.manifestDigest.bytes, nodeCrypto.sha256(encode(manifest)));
+  out("");
+  await rollOut(withIntegratedImage(tampered, evil), "tampered patch (image and manifest digest changed, signatures kept)");
+  out("  the devices' refusals as security events (signed by each device, stored by the server):");
+  let events: import("../../server/store").EventRow[] = [];
+  for (let waited = 0; waited < 5000 && events.length < ids.length; waited += 100) {
+    events = server.events({ afterId: eventsBefore }).filter((e) => e.source === "device" && ids.includes(e.device));
+    if (events.length < ids.length) await sleep(100);
+  }
+  for (const e of events) out(`    #${e.id} ${e.device}: ${red(e.code, process.stdout)}, allowed ${e.allowed}${e.door ? `, door ${e.door}` : ""}${e.op ? `, op ${e.op}` : ""}`);
+  if (events.length === 0) out(`    ${yellow("(none received within 5 s)", process.stdout)}`);
+}
+
+/** `bytes` with the one occurrence of `from` replaced by `to` (of the same length). */
+function replaceBytes(bytes: Uint8Array, from: Uint8Array, to: Uint8Array): Uint8Array {
+  const at = Buffer.from(bytes).indexOf(Buffer.from(from));
+  if (at < 0 || Buffer.from(bytes).indexOf(Buffer.from(from), at + 1) >= 0) throw new GatehouseError("internal", "the digest is not in the envelope exactly once");
+  const out = bytes.slice();
+  out.set(to, at);
+  return out;
 }
 
 /** The person the demo's dashboard login is for. */

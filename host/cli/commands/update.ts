@@ -19,15 +19,19 @@ import { publicKey } from "../../../sdk/cose/key";
 import { bytesEqual } from "../../../sdk/bytes";
 import { signTrustUpdate, type UpdateTrustDocument } from "../../../sdk/update/trust";
 import { INTEGRATED_IMAGE, MAX_UPDATE_FILE, splitIntegratedPayloads, withIntegratedImage } from "../../server/update-package";
-import { out, parseFlags, positionals, readInput, readKeyFile, required, usageError, writeOutput } from "../util";
+import { note, out, parseFlags, positionals, readInput, readKeyFile, required, SERVER_ACCESS_HELP, SERVER_ACCESS_OPTIONS, serverAccess, usageError, writeOutput } from "../util";
+import type { Rollout } from "../../server/rollouts";
 
 export const name = "update";
-export const summary = "Create and inspect signed updates (SUIT manifests)";
+export const summary = "Create, inspect and roll out signed updates (SUIT manifests)";
 export const usage = `Usage: gatehouse update create --image FILE --seq N --vendor-id UUID --class-id UUID
                                --key FILE.key [--key FILE.key]... [--uri URI | --integrate] [--epoch N] --out FILE.suit
        gatehouse update inspect FILE.suit [--key FILE.pub]... [--threshold K] [--slot N] [--json]
        gatehouse update trust --key CURRENT.key... --new-key NEW.pub... --threshold K --seq N
                               [--min-epoch N] --out FILE.trust
+       gatehouse update push FILE.suit (--device ID... | --all) --server URL [--wave N] [--max-failures N]
+       gatehouse update status ID --server URL
+       gatehouse update abort ID --server URL
 
 Updates are SUIT envelopes (IETF draft-ietf-suit-manifest-37): a manifest that names the image by its
 SHA-256 digest and size, the vendor and class of device it is for, a sequence number (devices refuse
@@ -72,6 +76,25 @@ trust    Writes a signed trust update: the update keys and threshold that replac
   --min-epoch N    the new minimum security epoch (default 0; never lower than the current one)
   --out FILE       where to write the trust update (replaced if it exists)
 
+push     Starts a rollout of FILE.suit (from 'update create': the image travels inside it) on the fleet
+         server, then shows a progress bar per device until the rollout ends (redrawn in place on a
+         terminal, one line per change otherwise), and a summary: confirmed, refused (with the devices'
+         codes), rolled back, failed. Exits 1 when any device did not confirm. The server offers the
+         update in waves: a wave starts when every device of the one before confirmed, refused, rolled
+         back or failed; more failures than --max-failures halt the rollout (no further wave). The
+         rollout runs on the server: Ctrl-C stops watching, not the rollout. Needs role manage.
+  --device ID      a device to update (repeat for more)
+  --all            every device registered on the server
+  --wave N         devices per wave (default: all at once)
+  --max-failures N failures tolerated before the rollout halts (default 0)
+  --detach         start the rollout and print its id without watching it
+
+status   Shows a rollout's devices (wave, progress, state, code) and its summary (role view).
+abort    Aborts a running or halted rollout: no further wave starts, and devices that have not
+         installed the update stop; devices already restarting into it finish (role manage).
+  --server URL     the fleet server (e.g. http://127.0.0.1:8080)
+${SERVER_ACCESS_HELP}
+
 Options:
   -h, --help       show this help
 `;
@@ -81,7 +104,11 @@ export async function run(argv: string[]): Promise<number> {
   if (sub === "create") return create(rest);
   if (sub === "inspect") return inspect(rest);
   if (sub === "trust") return trust(rest);
-  return usageError(sub === undefined ? "missing subcommand: create, inspect or trust" : `unknown subcommand ${JSON.stringify(sub)} (create, inspect or trust)`);
+  if (sub === "push") return push(rest);
+  if (sub === "status") return status(rest);
+  if (sub === "abort") return abort(rest);
+  const subs = "create, inspect, trust, push, status or abort";
+  return usageError(sub === undefined ? `missing subcommand: ${subs}` : `unknown subcommand ${JSON.stringify(sub)} (${subs})`);
 }
 
 // ---- create ----
@@ -386,4 +413,90 @@ function summaryJson(summary: SuitSummary, envelope: SuitEnvelope, signatures: r
       return { index, kid: kid && toHex(kid), result: outcome === undefined ? "not-checked" : (outcome.code ?? "ok") };
     }),
   };
+}
+
+// ---- push, status, abort (rollouts on the fleet server: host/server/rollouts.ts) ----
+
+/** How often a watched rollout is read again. */
+const POLL_MS = 500;
+
+async function push(argv: string[]): Promise<number> {
+  const { values, positionals: args } = parseFlags({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      device: { type: "string", multiple: true },
+      all: { type: "boolean" },
+      server: { type: "string" },
+      wave: { type: "string" },
+      "max-failures": { type: "string" },
+      detach: { type: "boolean" },
+      ...SERVER_ACCESS_OPTIONS,
+    },
+  });
+  const [file] = positionals(args, ["FILE.suit"]);
+  required(values.server, "--server");
+  const devices = values.device ?? [];
+  if ((devices.length > 0) === (values.all === true)) usageError("give --device ID (repeatable) or --all");
+  const waveSize = values.wave === undefined ? undefined : parseCount(values.wave, "--wave");
+  const maxFailures = values["max-failures"] === undefined ? undefined : parseCount(values["max-failures"], "--max-failures");
+  if (waveSize === 0) usageError("--wave must be at least 1");
+  const { MAX_ROLLOUT_BODY } = await import("../../server/http-rollouts-api");
+  const { readFileBounded } = await import("../../files");
+  // The file goes up as base64 inside the JSON body: three bytes become four.
+  const bytes = readFileBounded(resolve(file), { maxBytes: Math.floor((MAX_ROLLOUT_BODY - 4096) / 4) * 3, code: "file" });
+  const server = (await serverAccess(values))!;
+  const { apiRequest } = await import("../../client/api");
+  const body = { update: Buffer.from(bytes).toString("base64"), ...(values.all ? { all: true } : { devices }), waveSize, maxFailures };
+  const { rollout } = (await apiRequest(server, "POST", "/api/rollouts", body, { timeoutMs: 120_000 })) as { rollout: Rollout };
+  if (values.detach) {
+    out(rollout.id);
+    return 0;
+  }
+  note(`rollout ${rollout.id} started; Ctrl-C stops watching (the rollout goes on: gatehouse update status ${rollout.id})`);
+  const last = await watch(server, rollout.id);
+  const { summaryLines, exitCodeOf } = await import("../rollout-view");
+  for (const line of summaryLines(last)) out(line);
+  return exitCodeOf(last);
+}
+
+/** Reads the rollout every POLL_MS and draws it, until it ended and no device is in flight. */
+async function watch(server: import("../../client/api").ServerAccess, id: string): Promise<Rollout> {
+  const { apiRequest } = await import("../../client/api");
+  const { RolloutProgress } = await import("../rollout-view");
+  const { rolloutSettled } = await import("../../server/http-rollouts-api");
+  const progress = new RolloutProgress();
+  for (;;) {
+    const { rollout } = (await apiRequest(server, "GET", `/api/rollouts/${encodeURIComponent(id)}`)) as { rollout: Rollout };
+    progress.draw(rollout);
+    if (rolloutSettled(rollout)) return rollout;
+    await new Promise((done) => setTimeout(done, POLL_MS));
+  }
+}
+
+async function rolloutCall(argv: string[], method: "GET" | "POST", suffix: string): Promise<Rollout> {
+  const { values, positionals: args } = parseFlags({ args: argv, allowPositionals: true, options: { server: { type: "string" }, ...SERVER_ACCESS_OPTIONS } });
+  const [id] = positionals(args, ["ID"]);
+  required(values.server, "--server");
+  const server = (await serverAccess(values))!;
+  const { apiRequest } = await import("../../client/api");
+  return ((await apiRequest(server, method, `/api/rollouts/${encodeURIComponent(id)}${suffix}`)) as { rollout: Rollout }).rollout;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const rollout = await rolloutCall(argv, "GET", "");
+  const { headLine, deviceLine, summaryLines } = await import("../rollout-view");
+  const width = Math.max(6, ...rollout.devices.map((d) => d.device.length));
+  out(headLine(rollout));
+  for (const d of rollout.devices) out(deviceLine(d, width));
+  for (const line of summaryLines(rollout)) out(line);
+  return 0;
+}
+
+async function abort(argv: string[]): Promise<number> {
+  const rollout = await rolloutCall(argv, "POST", "/abort");
+  const { headLine, summaryLines } = await import("../rollout-view");
+  out(headLine(rollout));
+  for (const line of summaryLines(rollout)) out(line);
+  return 0;
 }
