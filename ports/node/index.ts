@@ -4,3 +4,4 @@ export { nodeCrypto } from "./crypto";
 export { nodeClock, nodeTimers } from "./platform";
 export { FileStorage, MemoryStorage } from "./storage";
 export { NodeMqttTransport, type NodeMqttTransportOptions } from "./transport";
+export { nodeCompartments } from "./compartment";
