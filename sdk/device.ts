@@ -39,7 +39,7 @@ import {
   type PublicationKind,
 } from "./session/publications";
 import { PersistentSequence } from "./session/sequence";
-import { Patches, type PatchSettings } from "./patch/patches";
+import type { PatchLink, Patches } from "./patch/patches";
 import { DeviceSession, type SessionSettings, type SessionState } from "./session/session";
 import type { TrustList } from "./trust";
 
@@ -77,8 +77,11 @@ export interface DeviceOptions {
   events?: SecurityEventSettings;
   /** Command freshness: maximum age, clock skew, whether an expiry is required. */
   commands?: CommandSettings;
-  /** Signed JavaScript patches of door logic (sdk/patch): off unless given. */
-  patches?: PatchSettings;
+  /**
+   * Signed JavaScript patches of door logic: off unless given, `(link) => new Patches(settings, link)`
+   * (sdk/patch). A factory, so that a device without patches carries none of their code.
+   */
+  patches?: (link: PatchLink) => Patches;
 }
 
 /**
@@ -171,7 +174,7 @@ export class Device {
       onDoorEvent: (door, event, data) => this.publishNumbered("telemetry", { door, event, data: data as CborValue, time: this.wallTime() }),
     });
     if (options.patches) {
-      this.patches = new Patches(options.patches, {
+      this.patches = options.patches({
         crypto: ports.crypto,
         storage: this.storage,
         dispatch: (request) => this.runtime.dispatch(request),

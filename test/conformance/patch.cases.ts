@@ -18,6 +18,7 @@ import type { TransportHandlers, TransportPort } from "../../sdk/ports/transport
 import { openPublication } from "../../sdk/session/publications";
 import type { CompartmentHandle, CompartmentPort } from "../../sdk/patch/compartment";
 import { PATCH_COMPONENT } from "../../sdk/patch/format";
+import { Patches } from "../../sdk/patch/patches";
 import type { ConformanceCase, ConformanceEnv } from "./case";
 import { check, checkEqual, checkRefused } from "./check";
 import { CLASS_ID, ED_KEYS, OTHER_ID, VENDOR_ID, trustOf } from "./suit-support";
@@ -104,7 +105,8 @@ function bench(env: ConformanceEnv, compartments: CompartmentPort, options: { st
     ports: { crypto: env.crypto, clock, timers: { set: () => 0, clear: () => undefined }, storage, transport },
     firmware: { version: "patch-bench 1" },
     events: { recordAllowed: false },
-    patches: { compartment: port, trust: options.trust ?? trustOf([UPDATE_KEY], 1), vendorId: VENDOR_ID, classId: CLASS_ID, minimumSecurityEpoch: () => options.minimumEpoch ?? 0 },
+    patches: (link) =>
+      new Patches({ compartment: port, trust: options.trust ?? trustOf([UPDATE_KEY], 1), vendorId: VENDOR_ID, classId: CLASS_ID, minimumSecurityEpoch: () => options.minimumEpoch ?? 0 }, link),
   });
   const target = { value: 20 };
   device.register(thermostat, {
