@@ -34,3 +34,4 @@ export type { ClockPort } from "./ports/clock";
 export type { TimerHandle, TimerPort } from "./ports/timer";
 export { BoundedStorage, MAX_STORAGE_KEY, MAX_STORAGE_VALUE, type StoragePort } from "./ports/storage";
 export type { MqttConnectOptions, MqttWill, QoS, TransportHandlers, TransportPort } from "./ports/transport";
+export type { CompartmentPort, CompartmentHandle } from "./patch/compartment";

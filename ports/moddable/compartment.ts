@@ -7,8 +7,7 @@
 // Evaluating source needs XS's parser in the firmware: an app that takes patches builds with
 // `"strip": []` (docs/suit.md, "Patches on the ESP32", has the cost). Device code: no Node built-ins.
 
-import { fail } from "../../sdk/errors";
-import type { CompartmentHandle, CompartmentPort } from "../../sdk/patch/compartment";
+import { fail, type CompartmentHandle, type CompartmentPort } from "gatehouse/sdk";
 
 interface XsCompartment {
   readonly globalThis: object;

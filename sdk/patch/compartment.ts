@@ -1,4 +1,4 @@
-// The Compartment port: how the patch runner (sdk/patch/runner.ts) gets a sandbox for patch code. The core
+// The Compartment port: how the patch runner (sdk/patch/patches.ts) gets a sandbox for patch code. The core
 // never imports `ses` nor touches a platform's Compartment: a port gives one (ports/moddable/compartment.ts:
 // XS's native Compartment; ports/node/compartment.ts: ses's, after lockdown()).
 //

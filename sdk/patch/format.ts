@@ -25,6 +25,7 @@ import { fail } from "../errors";
 import { utf8 } from "../cbor/encode";
 import type { SuitComponentId } from "../suit/commands";
 import { DOOR_NAME_PATTERN, MEMBER_NAME_PATTERN } from "../doors/schema";
+import { sameComponentId, type SuitManifest } from "../suit/manifest";
 
 /** The SUIT component a patch names: the text "gatehouse-patch". A device's image host has no such component. */
 export const PATCH_COMPONENT: SuitComponentId = [utf8("gatehouse-patch")];
@@ -106,4 +107,12 @@ export function readPatchTable(exports: unknown, operationOf: (door: string, op:
     if (ops.size > 0) table.set(door, ops);
   }
   return table;
+}
+
+/**
+ * True when a verified manifest is a patch's (its one component is PATCH_COMPONENT): the OTA agent hands
+ * such an envelope and its payload to device.patches.apply instead of writing the payload to a slot.
+ */
+export function isPatchManifest(manifest: SuitManifest): boolean {
+  return manifest.components.length === 1 && sameComponentId(manifest.components[0], PATCH_COMPONENT);
 }
