@@ -3,7 +3,8 @@
 // XS's native Compartment; ports/node/compartment.ts: ses's, after lockdown()).
 //
 // What a port must give, and what confine() below checks of it, whatever the platform claims:
-// - the compartment's global object holds the language's intrinsics and the endowments, nothing else
+// - the compartment's global object holds the language's intrinsics and the endowments, nothing else, and
+//   not the evaluators `eval` and `Function` either
 //   (XS adds `trace`, `Native`, `global`, `Compartment`; ses adds `lockdown`, `harden`, `Compartment`):
 //   confine() deletes or shadows every other name, on the global object and along its prototype chain;
 // - the intrinsics are frozen (shared between compartments: a patch that could change Array.prototype
@@ -68,7 +69,10 @@ export function confine(port: CompartmentPort, endowments: Readonly<Record<strin
   }
   const compartment = port.create(endowments);
   const global = compartment.globalThis;
-  const allowed = new Set<string>(STANDARD_GLOBALS);
+  // The evaluators are standard, but a patch that has them can build from strings what the source check
+  // refuses (a loop): `Function("whi" + "le (1) {}")`. Their other way in, a function's constructor, is
+  // closed by the probe below.
+  const allowed = new Set<string>(STANDARD_GLOBALS.filter((name) => name !== "eval" && name !== "Function"));
   for (const name of Object.keys(endowments)) allowed.add(name);
   const names = new Set<string>();
   for (let o: object | null = global; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {

@@ -49,6 +49,8 @@ export type PatchFunction = (input: unknown, ctx: unknown) => unknown;
 export type PatchTable = Map<string, Map<string, PatchFunction>>;
 
 const EXPORT_DEFAULT = /^\s*export\s+default\s/;
+/** `function*`, and a `*` where only a generator method can put one (never a multiplication there). */
+const GENERATOR = /function\s*\*|[{},;]\s*\*|static\s*\*/;
 /** Words no patch contains, even in a string or comment: the scan is lexical, and errs on refusing. */
 const REFUSED_WORDS = /(?:^|[^A-Za-z0-9_$])(for|while|do|async|await|yield|import|export)(?![A-Za-z0-9_$])/;
 
@@ -60,6 +62,8 @@ export function checkPatchSource(source: string): string {
   const expression = source.slice(head[0].length);
   const word = REFUSED_WORDS.exec(expression);
   if (word) fail("patch-source-invalid", `a patch may not contain "${word[1]}": loops, deferred work and imports are refused (a door call must finish)`);
+  // A generator function's constructor is one more way to an evaluator; a patch has no use for generators.
+  if (GENERATOR.test(expression)) fail("patch-source-invalid", "a patch may not declare a generator function (function*)");
   // Parenthesized: `{` would otherwise open a block; the trailing semicolon and comments stay valid.
   return `(${trimSemicolon(expression)}\n)`;
 }

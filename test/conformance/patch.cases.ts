@@ -168,7 +168,7 @@ const PROBE = `export default {
     kinds.push("Date.now=" + tries(() => Date.now()));
     kinds.push("Math.random=" + tries(() => Math.random()));
     kinds.push("ctor=" + tries(() => (function () {}).constructor("return 1")));
-    kinds.push("FunctionGlobal=" + typeof Function("return globalThis")().Native);
+    kinds.push("Function=" + typeof Function + ",eval=" + typeof eval);
     kinds.push("doorsFrozen=" + Object.isFrozen(doors) + "/" + Object.isFrozen(doors.read));
     kinds.push("setDoors=" + tries(() => { doors.read = null; }));
     kinds.push("arrayProto=" + tries(() => { Array.prototype.map = null; }));
@@ -180,7 +180,7 @@ const PROBE = `export default {
 const EXPECTED_PROBE = [
   "process=undefined", "require=undefined", "trace=undefined", "print=undefined", "Native=undefined", "native=undefined", "global=undefined",
   "Compartment=undefined", "harden=undefined", "lockdown=undefined", "setTimeout=undefined", "fetch=undefined", "console=undefined", "ModuleSource=undefined",
-  "Date.now=closed", "Math.random=closed", "ctor=closed", "FunctionGlobal=undefined", "doorsFrozen=true/true", "setDoors=closed", "arrayProto=closed", "objectProto=closed",
+  "Date.now=closed", "Math.random=closed", "ctor=closed", "Function=undefined", "eval=undefined", "doorsFrozen=true/true", "setDoors=closed", "arrayProto=closed", "objectProto=closed",
 ].join(",");
 
 export function patchCases(compartments: CompartmentPort): ConformanceCase[] {
@@ -307,6 +307,8 @@ export function patchCases(compartments: CompartmentPort): ConformanceCase[] {
         refuse(`export default { thermostat: { invoke: { probe() { for (;;) {} } } } };`, "patch-source-invalid", "a for loop");
         refuse(`export default { thermostat: { invoke: { async probe() { return ""; } } } };`, "patch-source-invalid", "an async function");
         refuse(`import x from "y"; export default {};`, "patch-source-invalid", "an import");
+        refuse(`export default { thermostat: { invoke: { *probe() { return ""; } } } };`, "patch-source-invalid", "a generator method");
+        refuse(`export default { thermostat: { invoke: { probe() { return Object.getPrototypeOf(function* () {}).constructor("return 1")(); } } } };`, "patch-source-invalid", "a generator function");
         refuse(`module.exports = {};`, "patch-source-invalid", "not a module with export default");
         refuse(`export default { thermostat: { invoke: { probe: 1 } } };`, "patch-shape-invalid", "a number where a function belongs");
         refuse(`export default { boiler: { invoke: { probe() { return ""; } } } };`, "patch-shape-invalid", "a door the device lacks");
@@ -315,7 +317,9 @@ export function patchCases(compartments: CompartmentPort): ConformanceCase[] {
         refuse(`export default { thermostat: { get invoke() { return {}; } } };`, "patch-shape-invalid", "an accessor");
         refuse(`export default { thermostat: ( };`, "patch-source-invalid", "a syntax error");
         checkEqual(b.device.patches!.active, undefined, "nothing became active");
-        checkEqual(b.command("invoke.probe").value, "original", "the original logic runs");
+        const built = b.patch(seq++, `export default { thermostat: { invoke: { probe() { return String(Function("whi" + "le (true) {}")()); } } } };`);
+        b.device.patches!.apply(built.envelope, built.source);
+        checkEqual(b.command("invoke.probe").code, "patch-failed", "a loop built from strings finds no evaluator");
       },
     },
     {
