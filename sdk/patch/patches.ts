@@ -29,7 +29,7 @@ import { toHex } from "../bytes";
 import { decode } from "../cbor/decode";
 import { encode } from "../cbor/encode";
 import type { CryptoPort } from "../ports/crypto";
-import type { StoragePort } from "../ports/storage";
+import { MAX_STORAGE_VALUE, type StoragePort } from "../ports/storage";
 import type { Principal, Role } from "../doors/access";
 import type { DoorRequest, Outcome } from "../doors/runtime";
 import { resolveOperation, type DoorImplementation, type DoorSchema } from "../doors/schema";
@@ -148,6 +148,8 @@ export class Patches {
    */
   apply(envelope: Uint8Array, source: Uint8Array): PatchInfo {
     const { crypto, storage } = this.link;
+    // Checked first, as a length: an envelope the device could not store would not survive a restart.
+    if (envelope.length > MAX_STORAGE_VALUE) fail("storage-value", `the patch envelope is ${envelope.length} bytes; the device stores at most ${MAX_STORAGE_VALUE}`);
     const manifest = parseManifest(crypto, verifyEnvelope(crypto, envelope, this.settings.trust));
     processManifestSync(manifest, new PatchSuitHost(crypto, this.hostState(this.sequence), source), "update");
     const active = this.load(manifest.sequenceNumber, source);
