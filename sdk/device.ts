@@ -40,6 +40,7 @@ import {
   type PublicationKind,
 } from "./session/publications";
 import { PersistentSequence } from "./session/sequence";
+import type { PatchLink, Patches } from "./patch/patches";
 import { DeviceSession, type SessionSettings, type SessionState } from "./session/session";
 import type { TrustList } from "./trust";
 
@@ -77,6 +78,11 @@ export interface DeviceOptions {
   events?: SecurityEventSettings;
   /** Command freshness: maximum age, clock skew, whether an expiry is required. */
   commands?: CommandSettings;
+  /**
+   * Signed JavaScript patches of door logic: off unless given, `(link) => new Patches(settings, link)`
+   * (sdk/patch). A factory, so that a device without patches carries none of their code.
+   */
+  patches?: (link: PatchLink) => Patches;
 }
 
 /**
@@ -161,6 +167,8 @@ export class Device {
   private readonly storage: StoragePort;
   private readonly sequence: PersistentSequence;
   private readonly services = new Map<string, DeviceService>();
+  /** Patches of door logic, when the options enable them: apply() is what the OTA agent calls. */
+  readonly patches?: Patches;
   /** Kinds attached services publish, and whose they are. */
   private readonly serviceKinds = new Map<PublicationKind, string>();
   private nextIndex = 0;
@@ -192,6 +200,15 @@ export class Device {
       events: this.events,
       onDoorEvent: (door, event, data) => this.publishNumbered("telemetry", { door, event, data: data as CborValue, time: this.wallTime() }),
     });
+    if (options.patches) {
+      this.patches = options.patches({
+        crypto: ports.crypto,
+        storage: this.storage,
+        dispatch: (request) => this.runtime.dispatch(request),
+        schemaOf: (door) => this.runtime.schemas().find((schema) => schema.name === door),
+        refuse: (code, principal) => void this.runtime.refuse(code, principal),
+      });
+    }
     const replay = new ReplayWindow();
     const saved = this.storage.read(KEY_REPLAY);
     if (saved) replay.restore(decode(saved));
@@ -234,11 +251,13 @@ export class Device {
 
   /** Adds a door: the only way in, for remote commands and for the app's own code (the returned handle). */
   register<const S extends DoorSchema>(schema: S, implementation: DoorImplementation<S>): LocalDoor<S> {
-    return this.runtime.register(schema, implementation);
+    return this.runtime.register(schema, this.patches ? this.patches.wrap(schema, implementation) : implementation);
   }
 
   /** Connects, and keeps reconnecting until stop(). */
   start(): void {
+    // The stored patch loads once the app has registered its doors, before the first birth names it.
+    this.patches?.restore();
     this.session.start();
   }
 
@@ -461,7 +480,7 @@ export class Device {
       seq: this.sequence.next(),
       session,
       firmware: firmware.version,
-      patch: firmware.patch ?? 0,
+      patch: this.patches?.active?.sequenceNumber ?? firmware.patch ?? 0,
       epoch: firmware.epoch ?? 0,
       doors: this.runtime.schemas().map(describeDoor),
       dropped: { ...this.droppedCounts },

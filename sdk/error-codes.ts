@@ -217,6 +217,8 @@ export const ERROR_CODES = {
     "suit-host-async",
     "suit-build-invalid",
   ],
+  /** Patches of door logic (docs/suit.md, "Patches"). */
+  patch: ["patch-source-invalid", "patch-shape-invalid", "patch-unavailable", "patch-failed"],
 } as const;
 
 export type ErrorCodeGroup = keyof typeof ERROR_CODES;

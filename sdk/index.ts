@@ -44,3 +44,4 @@ export type { TransferSettings } from "./update/transfer";
 export type { UpdateTrustDocument } from "./update/trust";
 export type { FileUpdatePortOptions, SlotFiles } from "./update/file-port";
 export type { UpdateInfo, UpdateAgentState, UpdateState } from "./session/publications";
+export type { CompartmentPort, CompartmentHandle } from "./patch/compartment";

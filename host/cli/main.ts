@@ -28,6 +28,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   events: () => import("./commands/events"),
   demo: () => import("./commands/demo"),
   update: () => import("./commands/update"),
+  patch: () => import("./commands/patch"),
   webhook: () => import("./commands/webhook"),
   user: () => import("./commands/user"),
   token: () => import("./commands/token"),

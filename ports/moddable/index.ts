@@ -6,3 +6,4 @@ export { moddableClock, moddableTimers } from "./platform";
 export { nvs, PreferenceStorage, NVS_MAX_NAME, NVS_MAX_VALUE, type NvsValue } from "./storage";
 export { Ecma419MqttTransport, MAX_INCOMING, type Ecma419MqttTransportOptions, type NetworkMqtt } from "./transport";
 export { startDevice, APP_DOMAIN, DEVICE_DOMAIN, IDENTITY_DOMAIN, type DeviceApp, type DeviceAppContext } from "./app";
+export { xsCompartments } from "./compartment";

@@ -5,3 +5,4 @@ export { nodeClock, nodeTimers } from "./platform";
 export { FileStorage, MemoryStorage } from "./storage";
 export { NodeMqttTransport, type NodeMqttTransportOptions } from "./transport";
 export { nodeUpdatePort, NodeSlotFiles, type NodeUpdatePortOptions } from "./update";
+export { nodeCompartments } from "./compartment";

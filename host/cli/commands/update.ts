@@ -189,13 +189,13 @@ async function hashFile(path: string): Promise<{ digest: Uint8Array; size: numbe
   return { digest: new Uint8Array(hash.digest()), size };
 }
 
-function parseCount(text: string, flag: string): number {
+export function parseCount(text: string, flag: string): number {
   const value = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value)) usageError(`${flag} must be an integer from 0 to 2^53-1, not ${JSON.stringify(text)}`);
   return value;
 }
 
-function parseUuid(text: string, flag: string): Uint8Array {
+export function parseUuid(text: string, flag: string): Uint8Array {
   const bytes = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/.test(text) ? fromHex(text.replace(/-/g, "")) : undefined;
   if (bytes === undefined) usageError(`${flag} must be a UUID (8-4-4-4-12 hex digits, or 32 hex digits), not ${JSON.stringify(text)}`);
   return bytes;
@@ -340,7 +340,7 @@ function blockKid(block: Uint8Array): Uint8Array | undefined {
   }
 }
 
-function kidText(key: { kid: Uint8Array } | Uint8Array | undefined): string {
+export function kidText(key: { kid: Uint8Array } | Uint8Array | undefined): string {
   const kid = key instanceof Uint8Array ? key : key?.kid;
   if (kid === undefined) return "(no kid)";
   const text = new TextDecoder("utf-8", { fatal: false }).decode(kid);

@@ -14,7 +14,7 @@ import { moddableCrypto } from "gatehouse/ports/moddable";
 import { nobleCrypto } from "../../../ports/noble/crypto";
 import { describe, exit, report } from "./report";
 
-const crypto: CryptoPort = {
+export const crypto: CryptoPort = {
   verify: (alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array, signature: Uint8Array) =>
     (alg === "EdDSA" ? nobleCrypto : moddableCrypto).verify(alg, key, message, signature),
   sign: (alg: SignatureAlgorithm, key: CoseKey, message: Uint8Array) => (alg === "EdDSA" ? nobleCrypto : moddableCrypto).sign(alg, key, message),
