@@ -133,6 +133,8 @@ export const ERROR_CODES = {
     "demo-timeout",
     "moddable-missing",
   ],
+  /** Broker identities, their certificates and the broker's configuration (docs/broker.md). */
+  broker: ["broker-auth", "broker-tls", "tool-missing", "tool-failed"],
   /** Outgoing webhooks (docs/events.md). */
   webhook: ["url-invalid", "secret-missing", "secret-invalid", "filter-invalid", "too-many-webhooks", "webhook-unknown"],
   /** SUIT update manifests (docs/suit.md). */
