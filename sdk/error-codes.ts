@@ -116,6 +116,26 @@ export const ERROR_CODES = {
     "no-result",
     "broker-error",
     "http-listen",
+    "tls-invalid",
+  ],
+  /** Who may call the fleet server's API: credentials, roles, CSRF, logins, people and tokens (docs/api.md). */
+  access: [
+    "unauthenticated",
+    "token-invalid",
+    "token-expired",
+    "token-revoked",
+    "session-expired",
+    "login-failed",
+    "login-rate-limited",
+    "device-not-allowed",
+    "csrf-failed",
+    "password-invalid",
+    "user-exists",
+    "user-unknown",
+    "token-unknown",
+    "too-many-users",
+    "too-many-tokens",
+    "token-file",
   ],
   /** The CLI, the command client and the tools. */
   tools: [

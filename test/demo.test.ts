@@ -4,10 +4,13 @@
 // run in the same folder reuses the workspace and works the same.
 import test from "ava";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { Store } from "../host/server/store";
+import { Accounts } from "../host/server/auth/accounts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
@@ -24,6 +27,7 @@ function demo(cwd: string, ...args: string[]): Promise<{ code: number; stdout: s
 test("demo --once: allowed commands, the not-allowed refusal, its security event, try-it lines, exit 0", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "gatehouse-demo-"));
   try {
+    const tokens: string[] = [];
     for (const run of ["first run", "second run (workspace reused)"]) {
       const { code, stdout, stderr, ms } = await demo(dir, "--once");
       t.log(`${run}: ${Math.round(ms)} ms`);
@@ -50,13 +54,26 @@ test("demo --once: allowed commands, the not-allowed refusal, its security event
       t.truthy(broker);
       t.truthy(server);
       t.true(stdout.includes(`npx gatehouse send --broker ${broker} --key .gatehouse/demo/keys/operator.key --identities .gatehouse/demo/identities --device thermo-1`));
-      t.true(stdout.includes(`npx gatehouse events --server ${server} --device thermo-1`));
+      t.true(stdout.includes(`npx gatehouse events --server ${server} --token-file .gatehouse/demo/viewer.token --device thermo-1`));
+      t.true(stdout.includes(`curl -H @.gatehouse/demo/viewer.header ${server}/api/devices/thermo-1`));
+      t.regex(stdout, /\[4\/6\] server +http:\/\/127\.0\.0\.1:\d+, database \.gatehouse\/demo\/fleet\.db, API token \(role view\) in \.gatehouse\/demo\/viewer\.token/);
       t.regex(stdout, /Stopping \(--once\)\./);
+      tokens.push((await readFile(join(dir, ".gatehouse", "demo", "viewer.token"), "utf8")).trim());
     }
-    for (const file of ["keys/admin.key", "keys/admin.pub", "keys/operator.key", "keys/operator.pub", "identities/thermo-1/device.key", "fleet.db"]) {
+    // The token printed for trying things is the latest run's (role view); the earlier one is revoked.
+    const store = new Store(join(dir, ".gatehouse", "demo", "fleet.db"));
+    try {
+      const accounts = new Accounts(store.db);
+      t.like(accounts.authenticateToken(tokens[1]), { kind: "token", name: "demo-viewer", role: "view", devicePattern: null });
+      t.throws(() => accounts.authenticateToken(tokens[0]), { message: /was revoked/ });
+    } finally {
+      store.close();
+    }
+    for (const file of ["keys/admin.key", "keys/admin.pub", "keys/operator.key", "keys/operator.pub", "identities/thermo-1/device.key", "fleet.db", "viewer.token", "viewer.header"]) {
       await t.notThrowsAsync(stat(join(dir, ".gatehouse", "demo", file)), file);
     }
     t.is((await stat(join(dir, ".gatehouse", "demo", "keys", "admin.key"))).mode & 0o777, 0o600);
+    t.is((await stat(join(dir, ".gatehouse", "demo", "viewer.token"))).mode & 0o777, 0o600);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -13,9 +13,11 @@ import { nodeCrypto } from "../ports/node/crypto";
 import { generateDeviceKey } from "../host/identity-files";
 import { createFleetHttpApi, FleetServer, serveHttp } from "../host/server/index";
 import type { EventRow } from "../host/server/store";
-import { MAX_EVENT_STREAMS } from "../host/server/export/event-stream";
+import { MAX_EVENT_STREAMS, openEventStreams, streamEvents } from "../host/server/export/event-stream";
+import type { EventFilter } from "../host/server/api";
 import { OCSF_CLASS_UID, severityOf, toOcsf } from "../host/server/export/ocsf";
 import { startMosquitto } from "./support/brokers";
+import { bearer, guardOf, tokenFor } from "./support/api-access";
 import { OCSF_FACTS, ocsfProblems } from "./support/ocsf-check";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -127,6 +129,8 @@ interface Live {
   server: FleetServer;
   /** Where the HTTP API listens. */
   url: string;
+  /** A token with role view. */
+  token: string;
   publisher: MqttClient;
   publish(code: string): Promise<void>;
 }
@@ -134,7 +138,9 @@ interface Live {
 async function live(t: ExecutionContext): Promise<Live> {
   const broker = await startMosquitto();
   const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", clientId: `server-${Math.random().toString(16).slice(2)}` });
-  const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
+  const guard = guardOf(server);
+  const served = await serveHttp(createFleetHttpApi(server, { guard }), { host: "127.0.0.1", port: 0 });
+  const token = tokenFor(guard, "view");
   const key = generateDeviceKey(DEVICE);
   server.registerDevice(DEVICE, publicKey(key));
   const publisher = connect(broker.url, { protocolVersion: 4, clean: true });
@@ -152,6 +158,7 @@ async function live(t: ExecutionContext): Promise<Live> {
   return {
     server,
     url: served.url,
+    token,
     publisher,
     async publish(code) {
       const i = index++;
@@ -182,6 +189,7 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   for (const code of ["not-allowed", "unknown-device", "expired", "allowed", "unknown-device"]) await f.publish(code);
   const stored = await until("five events", () => f.server.events({}).length === 5 && f.server.events({}));
   const base = f.url;
+  const fetch = (url: string, init: RequestInit = {}) => globalThis.fetch(url, { ...init, headers: bearer(f.token) });
 
   const ocsf = await fetch(`${base}/api/events/stream`);
   t.is(ocsf.status, 200);
@@ -248,7 +256,8 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   abort.abort();
   await reading;
 
-  // Streams are bounded per server.
+  // Streams are bounded per server (once the server has seen the streams above end).
+  await until("earlier streams closed", () => openEventStreams(f.server) === 0);
   const held: AbortController[] = [];
   for (let i = 0; i < MAX_EVENT_STREAMS; i++) {
     const a = new AbortController();
@@ -258,12 +267,15 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   const busy = await fetch(`${base}/api/events/stream`);
   t.is(busy.status, 503);
   t.like(await busy.json(), { error: { code: "server-busy" } });
+  // A source narrowed to some devices (as for a token with a device pattern) shares the same bound.
+  const narrowed = { events: (filter: EventFilter) => f.server.events({ ...filter, device: "thermo-1" }), newEvents: f.server.newEvents };
+  t.throws(() => streamEvents(narrowed, new URLSearchParams()), { message: /event streams are open already/ });
   for (const a of held) a.abort();
   await until("streams closed", async () => (await fetch(`${base}/api/events/stream?after=999999`)).status === 200);
 });
 
-function gatehouse(args: string[]): { stdout: () => string; stderr: () => string; exited: Promise<number>; kill(signal: NodeJS.Signals): void } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "" } });
+function gatehouse(args: string[], token = ""): { stdout: () => string; stderr: () => string; exited: Promise<number>; kill(signal: NodeJS.Signals): void } {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "", GATEHOUSE_TOKEN: token } });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
@@ -282,7 +294,7 @@ test("gatehouse events --format ocsf prints one valid OCSF event per line, and -
   const stored = await until("three events", () => f.server.events({}).length === 3 && f.server.events({}));
   const server = f.url;
 
-  const all = gatehouse(["events", "--server", server, "--format", "ocsf", "--after", "0"]);
+  const all = gatehouse(["events", "--server", server, "--format", "ocsf", "--after", "0"], f.token);
   t.is(await all.exited, 0, all.stderr());
   const printed = lines(all.stdout());
   t.deepEqual(
@@ -291,14 +303,14 @@ test("gatehouse events --format ocsf prints one valid OCSF event per line, and -
   );
   for (const e of printed) t.deepEqual(ocsfProblems(e), []);
 
-  const latest = gatehouse(["events", "--server", server, "--format", "gatehouse", "--limit", "2", "--device", DEVICE]);
+  const latest = gatehouse(["events", "--server", server, "--format", "gatehouse", "--limit", "2", "--device", DEVICE], f.token);
   t.is(await latest.exited, 0, latest.stderr());
   t.deepEqual(
     lines(latest.stdout()).map((e) => e.code),
     ["not-allowed", "expired"],
   );
 
-  const following = gatehouse(["events", "--server", server, "--format", "ocsf", "--follow", "--limit", "1"]);
+  const following = gatehouse(["events", "--server", server, "--format", "ocsf", "--follow", "--limit", "1"], f.token);
   await until("the latest event printed", () => following.stdout().split("\n").length === 2);
   await f.publish("replayed");
   await until("the new event printed", () => following.stdout().includes('"status_code":"replayed"'));

@@ -4,10 +4,13 @@
 // server must still answer a normal request and be running.
 import test from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMosquitto } from "./support/brokers";
+import { bearer, tokenInFile } from "./support/api-access";
 import { sleep, until } from "./support/devices";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -20,8 +23,8 @@ interface Running {
   output(): string;
 }
 
-async function startServerProcess(brokerUrl: string): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, "server", "--broker", brokerUrl, "--db", ":memory:", "--http", "127.0.0.1:0", "--client-id", `attack-${process.pid}`], {
+async function startServerProcess(brokerUrl: string, dbPath: string): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, "server", "--broker", brokerUrl, "--db", dbPath, "--http", "127.0.0.1:0", "--client-id", `attack-${process.pid}`], {
     env: { ...process.env, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -63,8 +66,8 @@ function attack(host: string, port: number, parts: (string | Buffer | number)[],
 const ROUTES = ["/api/devices", "/api/devices/thermo-1", "/api/events?limit=5", "/api/events/stream", "/api/commands", "/api/nothing", "/%zz"];
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
 
-function requestsFor(method: string, path: string): { name: string; parts: (string | Buffer | number)[]; abort?: boolean; holdMs?: number }[] {
-  const head = (headers: string) => `${method} ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${headers}\r\n`;
+function requestsFor(method: string, path: string, credentials: string): { name: string; parts: (string | Buffer | number)[]; abort?: boolean; holdMs?: number }[] {
+  const head = (headers: string) => `${method} ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${credentials}${headers}\r\n`;
   const spaces = Buffer.alloc(1024, 0x20);
   const chunk = (data: Buffer) => Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from("\r\n")]);
   return [
@@ -100,7 +103,11 @@ const GARBAGE: (string | Buffer)[] = [
 test("no request of any shape ends the server: oversized, chunked, trickled, aborted and garbage requests to every route and method", async (t) => {
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
-  const server = await startServerProcess(broker.url);
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-attack-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dbPath = join(dir, "fleet.db");
+  const token = tokenInFile(dbPath, "administer");
+  const server = await startServerProcess(broker.url, dbPath);
   t.teardown(() => {
     server.child.kill("SIGKILL");
   });
@@ -109,7 +116,10 @@ test("no request of any shape ends the server: oversized, chunked, trickled, abo
   const attacks: Promise<string>[] = [];
   for (const path of ROUTES) {
     for (const method of METHODS) {
-      for (const r of requestsFor(method, path)) attacks.push(attack(server.host, server.port, r.parts, { abort: r.abort, holdMs: r.holdMs }));
+      // With an administrator's token (the requests reach the routes and their body limits), and POSTs
+      // also without credentials (refused before their bodies are read).
+      const credentials = [`authorization: Bearer ${token}\r\n`, ...(method === "POST" ? [""] : [])];
+      for (const c of credentials) for (const r of requestsFor(method, path, c)) attacks.push(attack(server.host, server.port, r.parts, { abort: r.abort, holdMs: r.holdMs }));
     }
   }
   for (const bytes of GARBAGE) attacks.push(attack(server.host, server.port, [bytes]));
@@ -118,14 +128,15 @@ test("no request of any shape ends the server: oversized, chunked, trickled, abo
   t.true(Array.isArray(answers), `the server ${answers as string} during the attack:\n${server.output()}`);
   t.true((answers as string[]).some((a) => a.startsWith("HTTP/1.1 413")), "oversized bodies are answered 413");
   t.true((answers as string[]).some((a) => a.startsWith("HTTP/1.1 400")), "garbage is answered 400");
+  t.true((answers as string[]).some((a) => a.startsWith("HTTP/1.1 401")), "requests without credentials are answered 401");
 
   // The crash of issue 11 came after the answer had gone out: a normal request afterwards must still
   // be served, twice (the second after every callback of the first has run).
   for (let i = 0; i < 2; i++) {
-    const response = await Promise.race([fetch(`http://${server.host}:${server.port}/api/devices`), exited]);
+    const response = await Promise.race([fetch(`http://${server.host}:${server.port}/api/devices`, { headers: bearer(token) }), exited]);
     t.true(response instanceof Response, `the server ${String(response)}:\n${server.output()}`);
     t.is((response as Response).status, 200);
-    t.deepEqual(await (response as Response).json(), { devices: [] });
+    t.deepEqual(await (response as Response).json(), { devices: [], next: null });
   }
   t.is(server.child.exitCode, null, "the server process is still running");
   t.notRegex(server.output(), /error internal|unhandled/, "nothing escaped the request handlers");

@@ -16,6 +16,7 @@ import { generateDeviceKey, writeIdentity } from "../host/identity-files";
 import { Simulator } from "../host/sim/simulator";
 import type { Thermostat } from "../examples/thermostat/app";
 import { startMosquitto, type MosquittoBroker } from "./support/brokers";
+import { bearer, tokenInFile } from "./support/api-access";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(repoRoot, "bin", "gatehouse.js");
@@ -30,6 +31,9 @@ writeFileSync(operatorKeyPath, encodeKey(operator, true), { mode: 0o600 });
 const deviceKey = generateDeviceKey(DEVICE);
 writeIdentity(identities, { id: DEVICE, key: deviceKey, trust: new TrustList([{ key: publicKey(operator), role: "operate" }]) });
 const devicePub = join(identities, DEVICE, "device.pub");
+// The server's API needs a token: the clients below take it from GATEHOUSE_TOKEN (role operate: reading
+// events needs view, relaying commands operate).
+const token = tokenInFile(join(dir, "fleet.db"), "operate");
 
 interface Running {
   child: ChildProcess;
@@ -40,7 +44,7 @@ interface Running {
 }
 
 function start(args: string[]): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "" } });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "", GATEHOUSE_TOKEN: token } });
   let stdout = "";
   let stderr = "";
   const listeners = new Set<() => void>();
@@ -223,7 +227,7 @@ test.serial("server: prints devices going offline, and stops cleanly on SIGTERM"
   t.regex(late.stderr, /error no-result: no result from thermo-1 within 500 ms\. The broker acknowledged the command; .* According to the device's latest birth and death \(verified\), the device is offline \(its session \d+ ended\)\. The broker delivers the command when the device reconnects only if it still holds the device's persistent session/);
   const never = await gatehouse(t, "send", "--device", DEVICE, "--door", "setpoint", "--op", "read.target", "--key", operatorKeyPath, "--broker", broker.url, "--timeout", "300", "--expires", "never");
   t.regex(never.stderr, /\(UNVERIFIED: no device key\), the device is offline .* The command has no expiry: delivered later, it may still run\.\n$/);
-  const devices = (await (await fetch(`${serverUrl}/api/devices`)).json()) as { devices: { id: string; online: boolean }[] };
+  const devices = (await (await fetch(`${serverUrl}/api/devices`, { headers: bearer(token) })).json()) as { devices: { id: string; online: boolean }[] };
   t.deepEqual(
     devices.devices.map((d) => [d.id, d.online]),
     [[DEVICE, false]],

@@ -24,6 +24,7 @@ import { nextSequence } from "../host/client/sequence";
 import { createFleetHttpApi, FleetServer, serveHttp, type Activity } from "../host/server/index";
 import { newSetpointState, registerSetpoint, type SetpointState } from "./conformance/doors.cases";
 import { startAedes, startMosquitto } from "./support/brokers";
+import { bearer, guardOf, tokenFor } from "./support/api-access";
 
 const DEVICE = "thermo-1";
 const OPERATOR = nodeCrypto.generateKey("EdDSA", utf8("operator"));
@@ -80,7 +81,9 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
     clientId,
     onActivity: (a) => activity.push(a),
   });
-  const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
+  const guard = guardOf(server);
+  const token = tokenFor(guard, "manage");
+  const served = await serveHttp(createFleetHttpApi(server, { guard }), { host: "127.0.0.1", port: 0 });
   const state = newSetpointState();
   const devices: Device[] = [];
   const fixture: Fixture = {
@@ -95,7 +98,7 @@ async function setup(t: ExecutionContext, options: { broker?: "mosquitto" | "aed
     async api(method, path, body, headers = {}) {
       const response = await fetch(`${served.url}${path}`, {
         method,
-        headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+        headers: body === undefined ? { ...bearer(token), ...headers } : { "content-type": "application/json", ...bearer(token), ...headers },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
       return { status: response.status, json: await response.json() };

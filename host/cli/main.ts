@@ -31,6 +31,8 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: () => import("./commands/demo"),
   update: () => import("./commands/update"),
   webhook: () => import("./commands/webhook"),
+  user: () => import("./commands/user"),
+  token: () => import("./commands/token"),
 };
 
 const HELP_FLAGS = new Set(["--help", "-h"]);

@@ -16,6 +16,7 @@ import type { ErrorCode } from "../../sdk/error-codes";
 import { fromHex } from "../../sdk/bytes";
 import { decodeKey, type CoseKey } from "../../sdk/cose/key";
 import { nameTaken, readBoundedFd, readFileBounded, systemMessage, writeFileSafely } from "../files";
+import type { ServerAccess } from "../client/http";
 
 /** What every command module exports. Register it in COMMANDS in main.ts. */
 export interface Command {
@@ -135,6 +136,31 @@ export function writeOutput(path: string, data: Uint8Array, options: WriteOption
 /** Whether anything has this name: a file, a folder, a symlink (even a dangling one). */
 export function exists(path: string): boolean {
   return nameTaken(path);
+}
+
+// ---- fleet server clients ----
+
+/** The options of every command that talks to a fleet server's API (with --server URL). */
+export const SERVER_ACCESS_OPTIONS = {
+  "token-file": { type: "string" },
+  ca: { type: "string" },
+} as const;
+
+/** Their help lines. */
+export const SERVER_ACCESS_HELP = `  --token-file FILE  with --server: the API token to call it with (a file holding the gh_... that
+                     'gatehouse token create' printed); without it, GATEHOUSE_TOKEN is used
+  --ca FILE          with an https:// server: trust the CA certificates in this PEM file (for a
+                     server whose certificate no public CA signed)`;
+
+/** The server, token and CA of --server, --token-file, --ca (and GATEHOUSE_TOKEN); undefined without --server. */
+export async function serverAccess(values: { server?: string; "token-file"?: string; ca?: string }): Promise<ServerAccess | undefined> {
+  if (values.server === undefined) {
+    if (values["token-file"] !== undefined) usageError("--token-file goes with --server");
+    if (values.ca !== undefined) usageError("--ca goes with --server");
+    return undefined;
+  }
+  const { loadServerAccess } = await import("../client/http");
+  return loadServerAccess({ url: values.server, tokenFile: values["token-file"], caFile: values.ca });
 }
 
 // ---- output ----

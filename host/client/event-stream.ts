@@ -2,7 +2,7 @@
 // event-stream.ts): JSON lines, handed over one complete line at a time.
 
 import { GatehouseError, fail } from "../../sdk/errors";
-import { serverBase } from "./api";
+import { answerError, readBody, serverRequest, type ServerAccess } from "./http";
 
 export interface EventStreamRequest {
   format: "ocsf" | "gatehouse";
@@ -18,35 +18,24 @@ export interface EventStreamRequest {
 const MAX_LINE_BYTES = 256 * 1024;
 
 /** Calls `onLine` with each line (without its newline); resolves when the stream ends or is aborted. */
-export async function readEventStream(base: string, request: EventStreamRequest, onLine: (line: string) => void): Promise<void> {
+export async function readEventStream(server: ServerAccess, request: EventStreamRequest, onLine: (line: string) => void): Promise<void> {
   const params = new URLSearchParams({ format: request.format, after: String(request.after), follow: String(request.follow) });
   if (request.device !== undefined) params.set("device", request.device);
-  const url = `${serverBase(base)}/api/events/stream?${params}`;
-  let response: Response;
+  const path = `/api/events/stream?${params}`;
+  let response;
   try {
-    response = await fetch(url, { headers: { accept: "application/x-ndjson" }, signal: request.signal });
+    // No timeout: a following stream is quiet for as long as no event comes.
+    response = await serverRequest(server, "GET", path, { accept: "application/x-ndjson", signal: request.signal, timeoutMs: 0 });
   } catch (e) {
     if (request.signal?.aborted) return;
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    return fail("server-unreachable", `cannot reach ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    throw e;
   }
-  if (!response.ok) {
-    const text = await response.text();
-    let error: { code?: unknown; message?: unknown } | undefined;
-    try {
-      error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
-    } catch {
-      error = undefined;
-    }
-    if (error && typeof error.code === "string") throw new GatehouseError(error.code, typeof error.message === "string" ? error.message : `HTTP ${response.status}`);
-    return fail("server-error", `GET ${url}: HTTP ${response.status}`);
-  }
-  if (!response.body) return;
+  if (response.status !== 200) throw answerError(server, "GET", path, response.status, await readBody(response, 1024 * 1024));
   const decoder = new TextDecoder();
   let buffered = "";
   try {
     for await (const chunk of response.body) {
-      buffered += decoder.decode(chunk, { stream: true });
+      buffered += decoder.decode(chunk as Buffer, { stream: true });
       let newline: number;
       while ((newline = buffered.indexOf("\n")) >= 0) {
         onLine(buffered.slice(0, newline));
@@ -57,7 +46,10 @@ export async function readEventStream(base: string, request: EventStreamRequest,
   } catch (e) {
     if (request.signal?.aborted) return;
     if (e instanceof GatehouseError) throw e;
-    return fail("server-unreachable", `the event stream from ${serverBase(base)} broke off: ${(e as Error).message}`);
+    return fail("server-unreachable", `the event stream from ${server.url} broke off: ${(e as Error).message}`);
   }
+  if (request.signal?.aborted) return;
+  // A connection cut in the middle ends the body without an error in node:http: only `complete` tells.
+  if (!response.body.complete) fail("server-unreachable", `the event stream from ${server.url} broke off`);
   if (buffered.length > 0) fail("server-error", "the event stream ended in the middle of a line");
 }

@@ -1,4 +1,6 @@
-// Serving an HTTP app (anything with fetch(Request) -> Response, as http-app.ts makes) on node:http.
+// Serving an HTTP app (anything with fetch(Request) -> Response, as http-app.ts makes) on node:http, or
+// on node:https with a certificate and key (TLS 1.2 and later). The app gets each request's connection
+// (peer address, whether TLS) with it, for the audit log, login limits and cookie flags.
 // Everything about connections lives here, and nothing about routes: a bounded number of connections,
 // header and request time limits, a 400 for bytes that are not HTTP, and a connection closed after an
 // answer when the request's body was not read to its end (it may never end: the body is not drained).
@@ -6,18 +8,26 @@
 // are piped as the app's body produces them, with backpressure, and cancelled when the client goes.
 //
 //   const served = await serveHttp(app, { host: "127.0.0.1", port: 0 });   // served.url
+//   const secure = await serveHttp(app, listen, log, { tls: { cert: pem, key: pem } });   // https://...
 //   await served.close();
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { Readable, type Duplex } from "node:stream";
 import { GatehouseError, errorCode } from "../../sdk/errors";
+import type { Connection } from "./http-app";
 
 /** Open connections at once: each costs a socket and a file descriptor. */
 export const MAX_CONNECTIONS = 1024;
 
 export interface FetchHandler {
-  fetch(request: Request): Promise<Response>;
+  fetch(request: Request, connection: Connection): Promise<Response>;
+}
+
+export interface ServeOptions {
+  /** Serve HTTPS with this certificate (chain) and private key, PEM. */
+  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
 }
 
 export interface ServedHttp {
@@ -28,6 +38,10 @@ export interface ServedHttp {
 }
 
 const NO_BODY = new Set(["GET", "HEAD"]);
+
+function toPem(value: string | Uint8Array): string | Buffer {
+  return typeof value === "string" ? value : Buffer.from(value);
+}
 
 /** Media types whose answers are written as they are produced rather than whole. */
 const STREAMING_TYPES = new Set(["application/x-ndjson", "text/event-stream"]);
@@ -74,7 +88,7 @@ function plainError(res: ServerResponse, status: number, code: string, message: 
   res.end(text);
 }
 
-async function answer(app: FetchHandler, req: IncomingMessage, res: ServerResponse, socket: Socket): Promise<void> {
+async function answer(app: FetchHandler, req: IncomingMessage, res: ServerResponse, socket: Socket, secure: boolean): Promise<void> {
   let request: Request;
   try {
     request = toRequest(req);
@@ -84,7 +98,7 @@ async function answer(app: FetchHandler, req: IncomingMessage, res: ServerRespon
     plainError(res, 400, "invalid-input", `not a request URL: ${(e as Error).message}`);
     return;
   }
-  const response = await app.fetch(request);
+  const response = await app.fetch(request, { address: socket.remoteAddress ?? "", secure });
   if (res.headersSent || socket.destroyed) {
     res.destroy();
     return;
@@ -114,9 +128,13 @@ async function answer(app: FetchHandler, req: IncomingMessage, res: ServerRespon
   res.end(body);
 }
 
-/** Serves `app` on `listen` (port 0: any free port). Fails with http-listen when the address is taken. */
-export function serveHttp(app: FetchHandler, listen: { host: string; port: number }, log: (line: string) => void = () => {}): Promise<ServedHttp> {
-  const server = createServer((req, res) => {
+/**
+ * Serves `app` on `listen` (port 0: any free port). Fails with http-listen when the address is taken,
+ * tls-invalid when the certificate or key cannot be used.
+ */
+export function serveHttp(app: FetchHandler, listen: { host: string; port: number }, log: (line: string) => void = () => {}, options: ServeOptions = {}): Promise<ServedHttp> {
+  const secure = options.tls !== undefined;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     // Taken now: once the answer is out and the connection detached, req.socket is null (reading it
     // then ended the process: issue 11).
     const socket = req.socket;
@@ -124,11 +142,21 @@ export function serveHttp(app: FetchHandler, listen: { host: string; port: numbe
     // an EventEmitter without a listener throws them.
     req.on("error", () => {});
     res.on("error", () => {});
-    answer(app, req, res, socket).catch((e: unknown) => {
+    answer(app, req, res, socket, secure).catch((e: unknown) => {
       log(`http ${req.method} ${req.url}: unhandled ${errorCode(e)}: ${(e as Error)?.stack ?? String(e)}`);
       socket.destroy();
     });
-  });
+  };
+  let server: Server;
+  if (options.tls) {
+    try {
+      server = createTlsServer({ cert: toPem(options.tls.cert), key: toPem(options.tls.key), minVersion: "TLSv1.2" }, handler);
+    } catch (e) {
+      return Promise.reject(new GatehouseError("tls-invalid", `cannot use the TLS certificate and key: ${(e as Error).message}`));
+    }
+  } else {
+    server = createServer(handler);
+  }
   // Bytes that are not HTTP: a 400 when the socket can still take it, then close.
   server.on("clientError", (_error: Error, socket: Duplex) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
@@ -144,7 +172,7 @@ export function serveHttp(app: FetchHandler, listen: { host: string; port: numbe
       const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
       let closed: Promise<void> | undefined;
       resolve({
-        url: `http://${host}:${address.port}`,
+        url: `${secure ? "https" : "http"}://${host}:${address.port}`,
         close() {
           closed ??= new Promise<void>((done) => {
             server.close(() => done());

@@ -14,12 +14,17 @@
 //                    a restart neither forgets a gap nor invents one
 //   webhooks         outgoing webhooks and their delivery cursors (export/webhook-schema.ts; the cursor over
 //                    security_events is the outbox, so no event is copied and none can be lost)
+//   users, tokens, sessions  people and API tokens, passwords and tokens only as hashes (auth/schema.ts,
+//                    auth/accounts.ts)
+//   audit_log        APPEND-ONLY like security_events: every API call, allowed or refused (audit/schema.ts)
 
 import Database from "better-sqlite3";
 import { decodeKey, encodeKey, type CoseKey } from "../../sdk/cose/key";
 import { toHex } from "../../sdk/bytes";
 import type { Json } from "../client/json-view";
 import { WEBHOOK_SCHEMA } from "./export/webhook-schema";
+import { AUTH_SCHEMA } from "./auth/schema";
+import { AUDIT_SCHEMA } from "./audit/schema";
 
 export interface DeviceRow {
   id: string;
@@ -96,6 +101,11 @@ export interface ResultRow {
 
 export interface EventFilter {
   device?: string;
+  /**
+   * Only devices whose id matches this SQLite GLOB (a token's device pattern: a-z, 0-9, "-", "*", "?").
+   * Applied before `limit`, so pages stay full.
+   */
+  devicePattern?: string;
   /** Only events with a larger id, oldest first. Without it: the latest `limit` events (still oldest first). */
   afterId?: number;
   /** Default 100, at most 1000. */
@@ -186,6 +196,8 @@ CREATE TABLE IF NOT EXISTS replay (
 ) STRICT;
 
 ${WEBHOOK_SCHEMA}
+${AUTH_SCHEMA}
+${AUDIT_SCHEMA}
 `;
 
 const ONLINE = "CASE WHEN session IS NOT NULL AND (death_session IS NULL OR session > death_session) THEN 1 ELSE 0 END";
@@ -453,6 +465,10 @@ export class Store {
     if (filter.device !== undefined) {
       where.push("device = ?");
       params.push(filter.device);
+    }
+    if (filter.devicePattern !== undefined) {
+      where.push("device GLOB ?");
+      params.push(filter.devicePattern);
     }
     if (filter.afterId !== undefined) {
       where.push("id > ?");

@@ -11,7 +11,8 @@ Runs the whole system on this machine and walks through it:
   1. an MQTT broker (aedes, in this process) unless --broker names one;
   2. two operator keys in .gatehouse/demo/keys: admin (role administer) and operator (role operate);
   3. three thermostat devices provisioned in .gatehouse/demo/identities, each trusting both keys;
-  4. the fleet server (SQLite in .gatehouse/demo/fleet.db, HTTP API on a free 127.0.0.1 port);
+  4. the fleet server (SQLite in .gatehouse/demo/fleet.db, HTTP API on a free 127.0.0.1 port) and an
+     API token with role view for the commands to try (.gatehouse/demo/viewer.token, replaced each run);
   5. the simulator running the three devices (the same device code as the ESP32);
   6. signed commands: an operator reads the temperature and sets the target (allowed), tries to change
      the limits (refused by the door's rule: not-allowed), then the admin changes them (allowed); the
@@ -27,6 +28,8 @@ Options:
 
 const WORKSPACE = join(".gatehouse", "demo");
 const DEVICE_IDS = ["thermo-1", "thermo-2", "thermo-3"] as const;
+/** The name of the demo's API token. */
+const DEMO_TOKEN = "demo-viewer";
 const START_TIMEOUT_MS = 20_000;
 
 /** A path as the user would type it from the current folder. */
@@ -66,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
   const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity-files");
   const { startEmbeddedBroker } = await import("../../sim/broker");
   const { Simulator } = await import("../../sim/simulator");
-  const { FleetServer, createFleetHttpApi, serveHttp } = await import("../../server/index");
+  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard } = await import("../../server/index");
   const { CommandClient } = await import("../../client/command-client");
   type Client = Awaited<ReturnType<typeof CommandClient.connect>>;
 
@@ -162,10 +165,19 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
     cleanups.push(() => server.stop());
-    const served = await serveHttp(createFleetHttpApi(server), { host: "127.0.0.1", port: 0 });
+    const guard = ApiGuard.open(server.store.db);
+    const served = await serveHttp(createFleetHttpApi(server, { guard }), { host: "127.0.0.1", port: 0 });
     cleanups.push(() => served.close());
     const serverUrl = served.url;
-    out(`[4/6] server     ${serverUrl}, database ${shown(dbPath)}`);
+    // A token for the commands printed at the end: role view is all they need. The previous run's is
+    // revoked, so only the file written now works.
+    for (const token of guard.accounts.tokens()) if (token.name === DEMO_TOKEN) guard.accounts.revokeToken(token.id);
+    const { secret } = guard.accounts.createToken({ name: DEMO_TOKEN, role: "view", createdBy: "demo" });
+    const tokenPath = join(workspace, "viewer.token");
+    const headerPath = join(workspace, "viewer.header");
+    writeOutput(tokenPath, new TextEncoder().encode(`${secret}\n`), { force: true, mode: 0o600 });
+    writeOutput(headerPath, new TextEncoder().encode(`Authorization: Bearer ${secret}\n`), { force: true, mode: 0o600 });
+    out(`[4/6] server     ${serverUrl}, database ${shown(dbPath)}, API token (role view) in ${shown(tokenPath)}`);
 
     // 5. The simulator.
     out(`[5/6] simulator  starting ${DEVICE_IDS.length} thermostats (device state in ${shown(stateDir)})`);
@@ -246,8 +258,8 @@ export async function run(argv: string[]): Promise<number> {
     out(bold("Try it yourself:"));
     out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.operator.path)} --identities ${identities} --device ${device} --door setpoint --op write.target --args 21`);
     out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.admin.path)} --identities ${identities} --device ${DEVICE_IDS[1]} --door relay --op read.on`);
-    out(`  npx gatehouse events --server ${serverUrl} --device ${device}`);
-    out(`  curl ${serverUrl}/api/devices/${device}`);
+    out(`  npx gatehouse events --server ${serverUrl} --token-file ${shown(tokenPath)} --device ${device}`);
+    out(`  curl -H @${shown(headerPath)} ${serverUrl}/api/devices/${device}`);
 
     if (once) {
       out("");

@@ -1,13 +1,14 @@
 import type { CoseKey } from "../../../sdk/cose/key";
 import type { EventBody } from "../../../sdk/session/publications";
 import { fail } from "../../../sdk/errors";
-import { bold, dim, note, out, parseFlags, red, required, usageError, yellow } from "../util";
+import type { ServerAccess } from "../../client/http";
+import { SERVER_ACCESS_HELP, SERVER_ACCESS_OPTIONS, bold, dim, note, out, parseFlags, red, required, serverAccess, usageError, yellow } from "../util";
 import { printable } from "./server";
 
 export const name = "events";
 export const summary = "Show devices' security events, from a fleet server or live from the broker";
-export const usage = `Usage: gatehouse events (--broker URL | --server URL) [--device ID] [--follow] [--identities DIR]
-                        [--limit N] [--format table|ocsf|gatehouse] [--after ID]
+export const usage = `Usage: gatehouse events (--broker URL | --server URL [--token-file FILE] [--ca FILE]) [--device ID]
+                        [--follow] [--identities DIR] [--limit N] [--format table|ocsf|gatehouse] [--after ID]
 
 Prints security events as a table: time, device, code, principal (the signer's kid in hex), door,
 operation, events suppressed by the device's rate limit before this one.
@@ -15,7 +16,8 @@ operation, events suppressed by the device's rate limit before this one.
   --server URL   reads the fleet server's record (GET /api/events): the latest --limit events (default
                  50), with their source: "device" (signed by the device, verified by the server) or
                  "server" (a publication the server refused: unknown device, bad signature, ...).
-                 --follow then polls for new ones every second.
+                 --follow then polls for new ones every second. Needs a token with role view
+                 (--token-file or GATEHOUSE_TOKEN); a token limited to some devices shows only theirs.
   --broker URL   subscribes to gh/+/events (gh/ID/events with --device) and prints events as they come.
                  With --identities, each is verified with DIR/<device>/device.pub; without, they are
                  shown as unverified. Without --follow it prints what arrives within about a second
@@ -31,6 +33,7 @@ Options:
                      Read from the server's GET /api/events/stream; --follow keeps streaming.
   --after ID         with --server: start after event ID instead of the latest --limit (0: every
                      event; an OCSF event's id is its metadata.uid)
+${SERVER_ACCESS_HELP}
   -h, --help         show this help
 `;
 
@@ -111,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
       limit: { type: "string" },
       format: { type: "string" },
       after: { type: "string" },
+      ...SERVER_ACCESS_OPTIONS,
     },
   });
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
@@ -127,13 +131,14 @@ export async function run(argv: string[]): Promise<number> {
   if (after !== undefined && (!/^\d{1,16}$/.test(after) || !Number.isSafeInteger(Number(after)))) usageError("--after must be an event id (an integer, 0 or more)");
   const { checkTopicLevel } = await import("../../client/mqtt");
   if (values.device !== undefined) checkTopicLevel(values.device, "--device");
-  if (format !== "table") return streamLines(values.server as string, format, values.device, after === undefined ? { limit: Number(limitText) } : { after: Number(after) }, values.follow === true);
-  return values.server !== undefined
-    ? fromServer(values.server, values.device, Number(limitText), values.follow === true)
+  const server = await serverAccess(values);
+  if (format !== "table") return streamLines(server as ServerAccess, format, values.device, after === undefined ? { limit: Number(limitText) } : { after: Number(after) }, values.follow === true);
+  return server !== undefined
+    ? fromServer(server, values.device, Number(limitText), values.follow === true)
     : fromBroker(required(values.broker, "--broker"), values.device, values.identities, values.follow === true);
 }
 
-async function fromServer(server: string, device: string | undefined, limit: number, follow: boolean): Promise<number> {
+async function fromServer(server: ServerAccess, device: string | undefined, limit: number, follow: boolean): Promise<number> {
   const { apiRequest } = await import("../../client/api");
   const query = (extra: Record<string, string>) => {
     const params = new URLSearchParams(extra);
@@ -163,7 +168,7 @@ async function fromServer(server: string, device: string | undefined, limit: num
 }
 
 /** --format ocsf|gatehouse: the server's event stream, one JSON object per line on standard output. */
-async function streamLines(server: string, format: "ocsf" | "gatehouse", device: string | undefined, start: { after: number } | { limit: number }, follow: boolean): Promise<number> {
+async function streamLines(server: ServerAccess, format: "ocsf" | "gatehouse", device: string | undefined, start: { after: number } | { limit: number }, follow: boolean): Promise<number> {
   const { readEventStream } = await import("../../client/event-stream");
   let after: number;
   if ("after" in start) after = start.after;

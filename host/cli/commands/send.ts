@@ -1,21 +1,23 @@
 import type { CoseKey } from "../../../sdk/cose/key";
+import type { ServerAccess } from "../../client/http";
 import { fail } from "../../../sdk/errors";
 import { jsonTextToCbor } from "../json-exact";
-import { bold, green, out, parseFlags, red, readKeyFile, required, usageError, yellow } from "../util";
+import { SERVER_ACCESS_HELP, SERVER_ACCESS_OPTIONS, bold, green, out, parseFlags, red, readKeyFile, required, serverAccess, usageError, yellow } from "../util";
 import { printable } from "./server";
 import { DEFAULT_COMMAND_EXPIRY_SECONDS } from "../../../sdk/command/envelope";
 
 export const name = "send";
 export const summary = "Sign a command, send it to a device and print its result";
 export const usage = `Usage: gatehouse send --device ID --door DOOR --op OP [--args JSON] --key FILE.key
-                      (--broker URL | --server URL) [--device-key FILE.pub | --identities DIR]
-                      [--timeout MS] [--expires SECONDS|never]
+                      (--broker URL | --server URL [--token-file FILE] [--ca FILE])
+                      [--device-key FILE.pub | --identities DIR] [--timeout MS] [--expires SECONDS|never]
 
 Signs a command with your operator key (a fresh sequence number: Unix time in microseconds), sends it
 and waits for the device's result:
   --broker  publishes it on gh/ID/cmd/DOOR and reads the result from gh/ID/result itself;
   --server  posts it to a fleet server (POST /api/commands), which relays it and verifies the result
-            with the device key it has registered.
+            with the device key it has registered. The server needs a token with role operate
+            (--token-file or GATEHOUSE_TOKEN); it never sees your key, only the signed command.
 Prints one line: "✓" and the value as JSON, or "✗" and the device's refusal code and message.
 
 The result is verified with the device's public key when you give one (--device-key, or --identities
@@ -30,6 +32,7 @@ Options:
   --key FILE.key       your operator private key (the device must trust it)
   --broker URL         mqtt://host[:port] or mqtts://host[:port]
   --server URL         fleet server, e.g. http://127.0.0.1:8080
+${SERVER_ACCESS_HELP}
   --device-key FILE    the device's public key (device.pub)
   --identities DIR     find the device's public key as DIR/ID/device.pub
   --timeout MS         how long to wait for the result (default 10000)
@@ -71,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
       identities: { type: "string" },
       timeout: { type: "string" },
       expires: { type: "string" },
+      ...SERVER_ACCESS_OPTIONS,
     },
   });
   const device = required(values.device, "--device");
@@ -90,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   const { checkTopicLevel } = await import("../../client/mqtt");
   checkTopicLevel(device, "--device");
   checkTopicLevel(door, "--door");
+  const server = await serverAccess(values);
   const key = readKeyFile(keyPath, "private");
   let deviceKey: CoseKey | undefined;
   if (values["device-key"] !== undefined) {
@@ -103,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   const shown =
     values.broker !== undefined
       ? await viaBroker(values.broker, { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds })
-      : await viaServer(values.server as string, { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds });
+      : await viaServer(server as ServerAccess, { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds });
 
   const what = `${printable(device)} ${printable(door)} ${printable(op)}`;
   if (shown.ok) {
@@ -146,7 +151,7 @@ async function viaBroker(brokerUrl: string, r: SendRequest): Promise<Shown> {
   }
 }
 
-async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
+async function viaServer(server: ServerAccess, r: SendRequest): Promise<Shown> {
   const { signCommand } = await import("../../../sdk/command/sender");
   const { nodeCrypto } = await import("../../../ports/node/crypto");
   const { nextSequence } = await import("../../client/sequence");
@@ -166,7 +171,7 @@ async function viaServer(serverUrl: string, r: SendRequest): Promise<Shown> {
     expiresAt: r.expiresInSeconds === null ? undefined : issuedAt + r.expiresInSeconds,
   });
   const body = { message: Buffer.from(message).toString("base64"), device: r.device, door: r.door, timeoutMs: r.timeoutMs };
-  const reply = (await apiRequest(serverUrl, "POST", "/api/commands", body, { timeoutMs: r.timeoutMs + 10_000 })) as Record<string, unknown>;
+  const reply = (await apiRequest(server, "POST", "/api/commands", body, { timeoutMs: r.timeoutMs + 10_000 })) as Record<string, unknown>;
   if (typeof reply !== "object" || reply === null || typeof reply.ok !== "boolean") fail("server-error", "the server's reply has no ok field");
 
   if (r.deviceKey) {

@@ -1,8 +1,9 @@
-import { bold, dim, green, out, parseFlags, red, required, usageError, yellow } from "../util";
+import { bold, dim, green, out, parseFlags, readInput, red, required, usageError, yellow } from "../util";
 
 export const name = "server";
 export const summary = "Run the fleet server: verify and record what devices publish, relay commands";
-export const usage = `Usage: gatehouse server --broker URL --db FILE [--http HOST:PORT] [--identities DIR]
+export const usage = `Usage: gatehouse server --broker URL --db FILE [--http HOST:PORT] [--tls-cert FILE --tls-key FILE]
+                        [--identities DIR]
 
 Subscribes to every device's births, deaths, telemetry, security events and results, verifies each with
 the device's registered key, and keeps the fleet's state in a SQLite database. Runs until interrupted
@@ -19,19 +20,29 @@ receive: publications that never arrived (publications-missing, with their indic
 queue could not hold, oversized messages, cleared retained births, session takeovers, relayed commands
 left unanswered (docs/protocol.md, section 7).
 
+Every API call needs credentials and a role, except logging in and the API document: a token
+('gatehouse token create --db FILE', sent as Authorization: Bearer) or a person's session ('gatehouse user
+add --db FILE', then POST /api/session). Create one before you start the server, or while it runs (it
+reads them from the database). Every call, allowed or refused, goes to the audit log (GET /api/audit).
+docs/api.md describes the API; GET /api/openapi.json is its OpenAPI document.
+
 Options:
   --broker URL       mqtt://host[:port] or mqtts://host[:port]
-  --db FILE          SQLite database (created if missing; ':memory:' keeps nothing)
-  --http HOST:PORT   serve the JSON API here (default 127.0.0.1:8080; port 0: any free port).
-                     It has no authentication: keep it on loopback or behind a proxy that has.
+  --db FILE          SQLite database (created if missing; ':memory:' keeps nothing); it holds the
+                     users, token hashes and the audit log too: keep it private (chmod 600)
+  --http HOST:PORT   serve the JSON API here (default 127.0.0.1:8080; port 0: any free port)
+  --tls-cert FILE    serve HTTPS with this certificate (PEM, the chain after the certificate) ...
+  --tls-key FILE     ... and its private key (PEM). Without them the API is plain HTTP: passwords,
+                     tokens and cookies then cross the network in the clear (keep it on loopback)
   --identities DIR   register every DIR/<id>/device.pub (as written by 'gatehouse provision')
   --client-id ID     MQTT client id of the server's session (default gatehouse-server)
   --topic-prefix P   topic prefix (default gh)
   -h, --help         show this help
 
-API: GET /api/devices, GET /api/devices/:id, GET /api/events?device=&after=&limit=,
-     GET /api/events/stream?format=ocsf|gatehouse&after=&device=&follow=true (JSON lines),
-     POST /api/devices {id, key: base64 COSE_Key}, POST /api/commands {message: base64, device, door}
+API (role needed): GET /api/devices, GET /api/devices/:id, GET /api/events?device=&after=&limit=,
+     GET /api/events/stream?format=ocsf|gatehouse&after=&device=&follow=true (view);
+     POST /api/commands {message: base64, device, door} (operate); POST /api/devices {id, key} (manage);
+     /api/users, /api/tokens, GET /api/audit (administer); POST|GET|DELETE /api/session.
 
 Webhooks added with 'gatehouse webhook add --db FILE' get every security event, signed, at least once
 and in order (docs/events.md); failed deliveries are logged and retried.
@@ -47,6 +58,10 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port > 65535) usageError(`--http port ${JSON.stringify(portText)} must be 0 to 65535`);
   return { host, port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 /** Text from the network, safe to print: no control characters (no terminal escapes). */
@@ -69,12 +84,16 @@ export async function run(argv: string[]): Promise<number> {
       identities: { type: "string" },
       "client-id": { type: "string" },
       "topic-prefix": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
     },
   });
   const brokerUrl = required(values.broker, "--broker");
   const dbPath = required(values.db, "--db");
   const http = parseListen(values.http ?? "127.0.0.1:8080");
-  const { FleetServer, createFleetHttpApi, serveHttp } = await import("../../server/index");
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) usageError("give both --tls-cert and --tls-key, or neither");
+  const tls = values["tls-cert"] === undefined ? undefined : { cert: readInput(values["tls-cert"]), key: readInput(values["tls-key"] as string) };
+  const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard } = await import("../../server/index");
   const log = (line: string) => out(dim(`${time(Date.now())} ${printable(line)}`));
 
   // The core (MQTT, database, relay) and its HTTP API, apart: the API is an app over the core's FleetApi.
@@ -111,8 +130,9 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   let served;
+  const guard = ApiGuard.open(server.store.db, { log });
   try {
-    served = await serveHttp(createFleetHttpApi(server, { log }), http, log);
+    served = await serveHttp(createFleetHttpApi(server, { guard, log }), http, log, { tls });
   } catch (e) {
     await server.stop();
     throw e;
@@ -120,6 +140,10 @@ export async function run(argv: string[]): Promise<number> {
   out(`gatehouse server: HTTP API on ${served.url}, database ${dbPath}, broker ${brokerUrl}`);
   const online = server.devices().filter((d) => d.online).length;
   out(`${server.devices().length} device(s) registered, ${online} online`);
+  if (guard.accounts.users().length === 0 && guard.accounts.tokens().length === 0) {
+    out(yellow(`no users or tokens yet: every API call is refused until you add one ('gatehouse token create --db ${dbPath} ...' or 'gatehouse user add --db ${dbPath} ...')`));
+  }
+  if (!tls && !isLoopback(http.host)) out(yellow(`note: plain HTTP on ${http.host}: passwords, tokens and session cookies cross the network in the clear (use --tls-cert and --tls-key)`));
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));

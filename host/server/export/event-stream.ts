@@ -27,7 +27,16 @@ export interface EventSource {
   readonly newEvents: EventSignal;
 }
 
-const openStreams = new WeakMap<EventSource, number>();
+/**
+ * Open streams per server, counted on its event signal: a token limited to some devices reads through
+ * a narrowed EventSource made per request, but shares the server's signal, so the bound still holds.
+ */
+const openStreams = new WeakMap<EventSignal, number>();
+
+/** How many event streams are open on this source's server (for tests and health pages). */
+export function openEventStreams(source: EventSource): number {
+  return openStreams.get(source.newEvents) ?? 0;
+}
 
 function invalid(message: string): never {
   return fail("invalid-input", message);
@@ -54,9 +63,9 @@ function parseQuery(query: URLSearchParams): { format: (typeof EVENT_STREAM_FORM
  */
 export function streamEvents(source: EventSource, query: URLSearchParams): Response {
   const { format, after, device, follow } = parseQuery(query);
-  const open = openStreams.get(source) ?? 0;
+  const open = openStreams.get(source.newEvents) ?? 0;
   if (open >= MAX_EVENT_STREAMS) fail("server-busy", `${MAX_EVENT_STREAMS} event streams are open already`);
-  openStreams.set(source, open + 1);
+  openStreams.set(source.newEvents, open + 1);
 
   const encoder = new TextEncoder();
   let cursor = after;
@@ -73,7 +82,7 @@ export function streamEvents(source: EventSource, query: URLSearchParams): Respo
     finished = true;
     unlisten();
     wake?.();
-    openStreams.set(source, (openStreams.get(source) ?? 1) - 1);
+    openStreams.set(source.newEvents, (openStreams.get(source.newEvents) ?? 1) - 1);
   };
 
   const body = new ReadableStream<Uint8Array>({
