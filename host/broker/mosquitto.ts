@@ -84,15 +84,18 @@ export interface SecurityFiles {
   readonly freeClientIds?: boolean;
 }
 
-/** The global lines: no anonymous client, the password and ACL files, client ids bound to usernames. */
-export function mosquittoSecurityLines(files: SecurityFiles): string[] {
-  return [
-    "per_listener_settings false",
-    "allow_anonymous false",
-    `password_file ${files.passwordFile}`,
-    `acl_file ${files.aclFile}`,
-    ...(files.freeClientIds ? [] : ["use_username_as_clientid true"]),
-  ];
+/** The global lines (before any listener): no anonymous client, the password and ACL files. */
+export function mosquittoSecurityLines(files: Pick<SecurityFiles, "passwordFile" | "aclFile">): string[] {
+  return ["per_listener_settings false", "allow_anonymous false", `password_file ${files.passwordFile}`, `acl_file ${files.aclFile}`];
+}
+
+/**
+ * The lines every listener takes (after its `listener PORT` line): client ids bound to usernames. A
+ * listener setting: given before any listener, mosquitto would apply it to a default listener on port 1883
+ * that it then opens as well, without TLS.
+ */
+export function mosquittoListenerLines(options: { freeClientIds?: boolean } = {}): string[] {
+  return options.freeClientIds ? [] : ["use_username_as_clientid true"];
 }
 
 /**
@@ -136,11 +139,12 @@ export function mosquittoConfig(o: MosquittoConfigOptions): string {
       "# No broker certificate was given: passwords cross the network in clear text. Keep this listener on a",
       "# network you trust, or run broker-config with --tls-cert and --tls-key.",
       `listener ${o.port ?? 1883}`,
+      ...mosquittoListenerLines(o),
     );
   } else {
-    lines.push("# TLS, clients log in with their broker password.", `listener ${o.port ?? 8883}`, ...mosquittoTlsLines(o.tls), "");
+    lines.push("# TLS, clients log in with their broker password.", `listener ${o.port ?? 8883}`, ...mosquittoListenerLines(o), ...mosquittoTlsLines(o.tls), "");
     if (o.tls.cafile) {
-      lines.push("# TLS, clients present a certificate from the fleet's CA: its common name is the username.", `listener ${o.certificatePort ?? 8884}`, ...mosquittoTlsLines(o.tls, { clientCertificates: true }));
+      lines.push("# TLS, clients present a certificate from the fleet's CA: its common name is the username.", `listener ${o.certificatePort ?? 8884}`, ...mosquittoListenerLines(o), ...mosquittoTlsLines(o.tls, { clientCertificates: true }));
     }
   }
   return lines.join("\n") + "\n";

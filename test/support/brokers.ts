@@ -65,6 +65,8 @@ export interface MosquittoOptions {
   allowAnonymous?: boolean;
   /** More listeners, each on a free loopback port of its own, with its lines (certfile, ...). */
   listeners?: readonly (readonly string[])[];
+  /** Lines for every listener, the main one too (use_username_as_clientid, ...). */
+  everyListener?: readonly string[];
 }
 
 export interface MosquittoBroker {
@@ -150,7 +152,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       ...(options.extraConfig ?? []),
       // Listeners last: the lines after a listener line are that listener's.
       `listener ${port} 127.0.0.1`,
-      ...(options.listeners ?? []).flatMap((lines, i) => [`listener ${listenerPorts[i]} 127.0.0.1`, ...lines]),
+      ...(options.everyListener ?? []),
+      ...(options.listeners ?? []).flatMap((lines, i) => [`listener ${listenerPorts[i]} 127.0.0.1`, ...(options.everyListener ?? []), ...lines]),
     ];
     writeFileSync(confPath, lines.join("\n") + "\n");
   };
