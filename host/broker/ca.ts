@@ -8,7 +8,7 @@
 // keeping the record of what was issued and revoked. What is made, and why:
 // - P-256 ECDSA keys and SHA-256 signatures: what Moddable's TLS stack verifies natively, and what the
 //   ESP32 can afford (an RSA private-key operation costs seconds there). Client keys may be RSA: Moddable's
-//   TLS can sign its CertificateVerify only with RSA (ports/moddable/tls.ts).
+//   TLS signs its CertificateVerify only with RSA (certificateVerify in Moddable's ssl_handshake.js).
 // - Subject and authority key identifiers on every certificate, the CA's own included (keyid:always):
 //   Moddable matches a chain's issuer by them.
 // - Server certificates name their host names and addresses as subjectAltName (what TLS clients check);

@@ -204,6 +204,31 @@ export function listBrokerIdentities(dir: string): BrokerIdentity[] {
   return found;
 }
 
+/**
+ * Gives each of `usernames` a password identity in the identities folder `dir` unless it has a usable one
+ * (the demo's zero-set-up broker: its devices, server and operators). Returns the usernames made now.
+ */
+export function ensurePasswordIdentities(dir: string, usernames: readonly string[]): string[] {
+  const made: string[] = [];
+  for (const username of usernames) {
+    const identityDir = join(dir, username);
+    const identity = readBrokerIdentity(identityDir);
+    if (identity && !identity.revoked && identity.password !== undefined) continue;
+    writeBrokerIdentity(identityDir, username, { password: generatePassword() }, { force: true });
+    made.push(username);
+  }
+  return made;
+}
+
+/**
+ * The credentials in `dir` when it holds a broker identity that may connect; undefined when it holds none
+ * or a revoked one (a client then connects without, and a broker with rules refuses it).
+ */
+export function brokerCredentialsIfAny(dir: string): BrokerCredentials | undefined {
+  const identity = readBrokerIdentity(dir);
+  return identity && !identity.revoked ? readBrokerCredentials(dir) : undefined;
+}
+
 /** What a client reads to connect as the identity in `dir`. A revoked identity is refused (identity-invalid). */
 export function readBrokerCredentials(dir: string): BrokerCredentials {
   const identity = readBrokerIdentity(dir);
@@ -239,4 +264,12 @@ export function revokeBrokerIdentity(dir: string): { username: string; certifica
 export function revokedSerial(dir: string): string | undefined {
   const record = optional(join(dir, BROKER_REVOKED_FILE));
   return record ? /^certificate ([0-9A-F]+)$/m.exec(record)?.[1] : undefined;
+}
+
+/** Node TLS options for an identity: the CA that must have signed the broker's certificate, and its client certificate. */
+export function tlsOptions(credentials: BrokerCredentials): { ca?: string; cert?: string; key?: string } {
+  return {
+    ...(credentials.ca !== undefined ? { ca: credentials.ca } : {}),
+    ...(credentials.cert !== undefined && credentials.key !== undefined ? { cert: credentials.cert, key: credentials.key } : {}),
+  };
 }

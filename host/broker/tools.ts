@@ -1,6 +1,6 @@
 // Running the system tools the broker set-up relies on — openssl (certificates: node:crypto reads them
-// but cannot make them) and mosquitto_passwd (mosquitto's own password hash format) — with one kind of
-// error each: tool-missing (not installed: say which Debian package has it) and tool-failed (it ran and
+// but cannot make them) and mosquitto_passwd (mosquitto's own password hash format) — failing in two
+// ways: tool-missing (not installed: say which Debian package has it) and tool-failed (it ran and
 // refused: its own words). Secrets never go on a command line (other users can read it in ps): they go
 // through files in a private temporary folder. Host side only (Node).
 

@@ -35,6 +35,7 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../../ports/node/platform";
 import { FileStorage, MemoryStorage } from "../../ports/node/storage";
 import { NodeMqttTransport } from "../../ports/node/transport";
+import { brokerCredentialsIfAny, tlsOptions, type BrokerCredentials } from "../broker/identities";
 import { createSimulatedProvider, type SimulatedProvider, type SimulatedProviderOptions } from "../../boards/simulated/provider";
 import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity-files";
 import { EXAMPLE_APPS, type InstalledApp, type SimulatorApp } from "./apps";
@@ -49,7 +50,10 @@ export interface SimulatorOptions<E extends ExampleName | SimulatorApp<any> = Ex
   devices: number;
   /** The app every device runs: an example's name, or an app factory (host/sim/apps.ts). */
   example: E;
-  /** Use the provisioned identities found here (DIR/<id>/device.key, trust.cbor). */
+  /**
+   * Use the provisioned identities found here (DIR/<id>/device.key, trust.cbor); a device whose folder
+   * holds a broker identity logs in with it (docs/broker.md).
+   */
   identitiesDir?: string;
   /** The operators generated identities trust. */
   trust?: TrustList;
@@ -187,14 +191,14 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
     }
     const prefix = o.idPrefix ?? "sim";
     const width = String(o.devices).length;
-    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, true);
+    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, true, brokerCredentialsIfAny(join(o.identitiesDir as string, identity.id)));
     for (let n = 1; this.devices.length < o.devices; n++) {
       const id = checkDeviceId(`${prefix}-${String(n).padStart(width, "0")}`);
       if (!taken.has(id)) this.add(id, generateDeviceKey(id), trust, false);
     }
   }
 
-  private add(id: string, key: CoseKey, trust: TrustList, provisioned: boolean): void {
+  private add(id: string, key: CoseKey, trust: TrustList, provisioned: boolean, broker?: BrokerCredentials): void {
     const o = this.options;
     const storage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id)) : new MemoryStorage();
     const appStorage: StoragePort = o.stateDir ? new FileStorage(join(o.stateDir, id, "app")) : new MemoryStorage();
@@ -210,12 +214,13 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       id,
       key,
       trust,
-      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl }) },
+      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl, tls: broker && tlsOptions(broker) }) },
       firmware: { version: o.firmware ?? this.app.firmware },
       events: this.app.deviceOptions?.events,
       session: {
         keepAlive: o.keepAlive,
         backoffInitialMs: o.backoffInitialMs,
+        ...(broker ? { username: broker.username, ...(broker.password !== undefined ? { password: new TextEncoder().encode(broker.password) } : {}) } : {}),
         onStateChange: (state, detail) => {
           if (entry) this.stateChanged(entry, state, detail);
         },

@@ -31,8 +31,8 @@ Options:
   --topic-prefix P     topic prefix (default gh)
   --port N             the password listener's port
   --certificate-port N the client-certificate listener's port
-  --free-client-ids    let clients choose their client ids: one identity may then connect several times
-                       at once, but a client can take another's session over (docs/broker.md)
+  --free-client-ids    let clients choose their client ids: one identity may then hold several
+                       connections, but a client can take another's session over (docs/broker.md)
   -h, --help           show this help
 
 Example:

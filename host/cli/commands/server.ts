@@ -35,6 +35,8 @@ Options:
   --tls-key FILE     ... and its private key (PEM). Without them the API is plain HTTP: passwords,
                      tokens and cookies then cross the network in the clear (keep it on loopback)
   --identities DIR   register every DIR/<id>/device.pub (as written by 'gatehouse provision')
+  --broker-identity DIR  log in to the broker as this identity (DIR/server.NAME from 'gatehouse
+                     provision --role server'); over mqtts its broker-ca.pem verifies the broker
   --client-id ID     MQTT client id of the server's session (default gatehouse-server)
   --topic-prefix P   topic prefix (default gh)
   -h, --help         show this help
@@ -83,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       http: { type: "string" },
       identities: { type: "string" },
       "client-id": { type: "string" },
+      "broker-identity": { type: "string" },
       "topic-prefix": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -94,6 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) usageError("give both --tls-cert and --tls-key, or neither");
   const tls = values["tls-cert"] === undefined ? undefined : { cert: readInput(values["tls-cert"]), key: readInput(values["tls-key"] as string) };
   const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard } = await import("../../server/index");
+  const { readBrokerCredentials } = await import("../../broker/identities");
+  const brokerCredentials = values["broker-identity"] !== undefined ? readBrokerCredentials(values["broker-identity"]) : undefined;
   const log = (line: string) => out(dim(`${time(Date.now())} ${printable(line)}`));
 
   // The core (MQTT, database, relay) and its HTTP API, apart: the API is an app over the core's FleetApi.
@@ -102,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     dbPath,
     identitiesDir: values.identities,
     clientId: values["client-id"],
+    brokerCredentials,
     topicPrefix: values["topic-prefix"],
     log,
     onActivity: (activity) => {
