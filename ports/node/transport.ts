@@ -102,8 +102,11 @@ export function tlsRefusal(e: unknown): string | undefined {
   if (typeof code !== "string") return undefined;
   const why = TLS_REASONS[code];
   if (why !== undefined) return `${why} (${code})`;
-  if (/^ERR_SSL_.*ALERT/.test(code)) return `the broker refused the TLS handshake: ${(e as Error).message.replace(/^.*routines:/, "").replace(/:.*$/, "")} (${code})`;
-  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_")) return `TLS failed: ${(e as Error).message} (${code})`;
+  // The broker's alert is in the code itself (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "certificate
+  // required"); OpenSSL's message around it names source files and differs between versions.
+  const alert = /^ERR_SSL_[A-Z0-9]*_ALERT_([A-Z0-9_]+)$/.exec(code);
+  if (alert) return `the broker refused the TLS handshake: ${alert[1].toLowerCase().replace(/_/g, " ")} (${code})`;
+  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_")) return `TLS failed: ${String((e as Error).message).split("\n")[0]} (${code})`;
   return undefined;
 }
 

@@ -61,10 +61,11 @@ export interface BrokerFleetOptions {
   passwordDevices?: readonly string[];
   /** Devices with a client certificate (default dev-c). */
   certificateDevices?: readonly string[];
-  /** More listeners on free ports (their lines), e.g. TLS with another certificate. */
-  listeners?: readonly (readonly string[])[];
-  /** Before broker-config runs: more identities, certificates, ... */
-  prepare?(dir: string): Promise<void>;
+  /**
+   * Before broker-config runs: more identities, certificates, ...; returns more listeners for mosquitto
+   * (their lines, each on a free port after the two TLS ones), e.g. TLS with another certificate.
+   */
+  prepare?(dir: string): Promise<readonly (readonly string[])[] | void>;
 }
 
 export async function startBrokerFleet(options: BrokerFleetOptions = {}): Promise<BrokerFleet> {
@@ -76,7 +77,7 @@ export async function startBrokerFleet(options: BrokerFleetOptions = {}): Promis
   for (const id of options.certificateDevices ?? ["dev-c"]) await ok("provision", "--id", id, "--out", "identities", "--broker-auth", "certificate", "--ca", "ca");
   await ok("provision", "--role", "server", "--id", "main", "--out", "identities", "--ca", "ca");
   await ok("provision", "--role", "operator", "--id", "alice", "--out", "identities", "--ca", "ca");
-  await options.prepare?.(dir);
+  const more = (await options.prepare?.(dir)) ?? [];
   const configure = () => ok("broker-config", "--identities", "identities", "--out", "broker", "--ca", "ca", "--tls-cert", "tls/broker.pem", "--tls-key", "tls/broker-key.pem");
   await configure();
   const tls = { certfile: join(dir, "tls/broker.pem"), keyfile: join(dir, "tls/broker-key.pem"), cafile: join(dir, "broker/ca.pem"), crlfile: join(dir, "broker/crl.pem") };
@@ -84,7 +85,7 @@ export async function startBrokerFleet(options: BrokerFleetOptions = {}): Promis
     allowAnonymous: false,
     extraConfig: mosquittoSecurityLines({ passwordFile: join(dir, "broker/passwd"), aclFile: join(dir, "broker/acl") }),
     everyListener: mosquittoListenerLines(),
-    listeners: [mosquittoTlsLines(tls), mosquittoTlsLines(tls, { clientCertificates: true }), ...(options.listeners ?? [])],
+    listeners: [mosquittoTlsLines(tls), mosquittoTlsLines(tls, { clientCertificates: true }), ...more],
   });
   return {
     dir,
