@@ -101,8 +101,8 @@ test.serial("the broker's certificate from the identity's CA: both Node clients 
 test.serial("a broker certificate from another CA is refused (broker-tls / tls-refused)", async (t) => {
   const devA = { ...fleet.credentials("dev-a"), ca: otherCa };
   const device = await openTransport(url(fleet.passwordTlsPort), devA);
-  t.regex(device.result, /^tls-refused the broker's certificate (is not issued by|chains to a CA other than) the CA configured here \([A-Z_]+\)$/);
-  t.regex(await tools(url(fleet.passwordTlsPort), devA), /^broker-tls: cannot connect to mqtts:\/\/127\.0\.0\.1:\d+: the broker's certificate (is not issued by|chains to a CA other than) the CA configured here/);
+  t.regex(device.result, /^tls-refused the broker's certificate (is not issued by the CA configured here|chains to a CA other than the one configured here) \([A-Z_]+\)$/);
+  t.regex(await tools(url(fleet.passwordTlsPort), devA), /^broker-tls: cannot connect to mqtts:\/\/127\.0\.0\.1:\d+: the broker's certificate (is not issued by the CA configured here|chains to a CA other than the one configured here)/);
 });
 
 test.serial("an expired broker certificate is refused", async (t) => {

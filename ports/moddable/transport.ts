@@ -22,6 +22,12 @@
 // - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; a larger one
 //   is read, dropped and reported (onOversized); the client acknowledges it, so it is not redelivered.
 // - Will and password go to the client as ArrayBuffers: it takes anything else for a string.
+// - TLS (mqtts): the same client over Moddable's TLS socket (`device.network.mqtts` from
+//   $(MODDABLE)/examples/io/tcp/mqttsclient/manifest_mqttsclient.json, with the CA and client certificate as
+//   `secure` options of its socket). Moddable's TLS verifies the broker's chain to the CA, its validity and
+//   the host name or IPv4 address in its subjectAltName, and needs the broker to send its chain: the
+//   certificate and the CA's (gatehouse ca issue writes both into NAME.pem). A refused handshake is, to
+//   the client, one more onError. The handshake blocks the XS thread (seconds on an ESP32).
 
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "gatehouse/sdk";
 
@@ -55,11 +61,20 @@ export interface MqttClientClass {
   readonly DISCONNECT: number;
 }
 
-/** `device.network.mqtt` as manifest_mqttclient.json's config defines it. */
+/** `device.network.mqtt` as manifest_mqttclient.json's config defines it (and `device.network.mqtts`, mqttsclient's). */
 export interface NetworkMqtt {
   readonly io: MqttClientClass;
   readonly dns: unknown;
-  readonly socket: unknown;
+  readonly socket: object;
+}
+
+/** Moddable's TLS options (its SecureSocket / TLS session `secure`), all DER. */
+export interface MqttTlsOptions {
+  /** The CA the broker's certificate must chain to. */
+  readonly certificate: ArrayBuffer;
+  /** A client certificate and its PKCS#8 private key (Moddable signs with RSA keys only). */
+  readonly clientCertificates?: readonly ArrayBuffer[];
+  readonly clientKey?: ArrayBuffer;
 }
 
 interface Outgoing {
@@ -76,8 +91,10 @@ export interface Ecma419MqttTransportOptions {
   readonly network: NetworkMqtt;
   /** The broker's host name or address. */
   readonly host: string;
-  /** Default 1883. */
+  /** Default 1883 (8883 with `tls`). */
   readonly port?: number;
+  /** mqtts: `network` must then be `device.network.mqtts` (a TLS socket). */
+  readonly tls?: MqttTlsOptions;
 }
 
 export class Ecma419MqttTransport implements TransportPort {
@@ -94,11 +111,14 @@ export class Ecma419MqttTransport implements TransportPort {
   private readonly network: NetworkMqtt;
   private readonly host: string;
   private readonly port: number;
+  private readonly socket: object;
 
   constructor(options: Ecma419MqttTransportOptions) {
     this.network = options.network;
     this.host = options.host;
-    this.port = options.port ?? 1883;
+    this.port = options.port ?? (options.tls ? 8883 : 1883);
+    // TLS 1.2 (0x303): Moddable's default minimum is 1.1.
+    this.socket = options.tls ? { ...options.network.socket, secure: { ...options.tls, protocolVersion: 0x303 } } : options.network.socket;
   }
 
   open(options: MqttConnectOptions, handlers: TransportHandlers): void {
@@ -114,6 +134,7 @@ export class Ecma419MqttTransport implements TransportPort {
     try {
       this.client = new io({
         ...this.network,
+        socket: this.socket,
         host: this.host,
         port: this.port,
         id: options.clientId,

@@ -10,7 +10,8 @@ export const usage = `Usage: gatehouse ca create --out DIR [--name NAME] [--days
 create  makes a CA in DIR (private, 0700): ca.pem (its certificate: brokers and clients verify with it),
         ca-key.pem (its private key, mode 0600: keep it offline), crl.pem (the revocation list) and
         openssl's record of what it issued. P-256 ECDSA, valid N days (default 3650).
-issue   issues a server certificate for the broker: DIR/NAME.pem and DIR/NAME-key.pem (mode 0600), valid
+issue   issues a server certificate for the broker: DIR/NAME.pem (the certificate, then the CA's: the
+        chain the broker sends, which Moddable's TLS needs whole) and DIR/NAME-key.pem (mode 0600), valid
         for each --host (a host name or IP address: what clients connect to) for N days (default 730).
         Give both to 'gatehouse broker-config --tls-cert DIR/NAME.pem --tls-key DIR/NAME-key.pem'.
 
@@ -82,7 +83,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const issued = await ca.issueCertificate(caDir, { commonName: certName, purpose: "server", hosts, days: days(values.days), keyType });
   writeOutput(keyPath, new TextEncoder().encode(issued.key), { force: true, mode: 0o600 });
-  writeOutput(certPath, new TextEncoder().encode(issued.cert), { force: true, mode: 0o644 });
+  // The chain, leaf first: Moddable's TLS verifies the leaf with the next certificate the broker sends.
+  const chain = issued.cert.trimEnd() + "\n" + ca.readCaCert(caDir).trimEnd() + "\n";
+  writeOutput(certPath, new TextEncoder().encode(chain), { force: true, mode: 0o644 });
   out(`issued a server certificate for ${hosts.join(", ")} (serial ${issued.serial})`);
   out(`  ${certPath}  the certificate`);
   out(`  ${keyPath}  its private key, mode 0600`);
