@@ -121,3 +121,16 @@ test("docs/broker.md shows the rules for EMQX and HiveMQ exactly as the table ma
   t.true(emqx.trimEnd().endsWith("{deny, all}."), "EMQX: everything else denied");
   t.is((hivemq.match(/<permission>/g) ?? []).length, TOPIC_RULES.reduce((n, r) => n + (r.device ? 1 : 0) + (r.server ? 1 : 0) + (r.operator ? 1 : 0), 0));
 });
+
+test("mosquitto.conf from broker-config: listener settings come only after a listener line (before one, mosquitto opens an extra plain listener on 1883 for them)", async (t) => {
+  const { mosquittoConfig } = await import("../host/broker/mosquitto");
+  const LISTENER_ONLY = ["use_username_as_clientid", "use_identity_as_username", "certfile", "keyfile", "cafile", "crlfile", "require_certificate", "tls_version"];
+  for (const tls of [undefined, { certfile: "/b.pem", keyfile: "/b-key.pem", cafile: "/ca.pem", crlfile: "/crl.pem" }]) {
+    const lines = mosquittoConfig({ passwordFile: "/p", aclFile: "/a", tls }).split("\n").filter((l) => l && !l.startsWith("#"));
+    const first = lines.findIndex((l) => l.startsWith("listener "));
+    t.true(first > 0);
+    t.deepEqual(lines.slice(0, first).filter((l) => LISTENER_ONLY.includes(l.split(" ")[0])), [], JSON.stringify(lines));
+    t.true(lines.slice(first).includes("use_username_as_clientid true"));
+    t.deepEqual(lines.slice(0, first), ["per_listener_settings false", "allow_anonymous false", "password_file /p", "acl_file /a"]);
+  }
+});

@@ -6,15 +6,14 @@
 // the certificate listener, and mosquitto_pub agrees with both.
 import test from "ava";
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorCode } from "../sdk/errors";
 import type { MqttConnectOptions } from "../sdk/ports/transport";
 import { NodeMqttTransport } from "../ports/node/transport";
 import { connectMqtt, endMqtt } from "../host/client/mqtt";
-import { issueCertificate } from "../host/broker/ca";
 import { tlsOptions, type BrokerCredentials } from "../host/broker/identities";
-import { startBrokerFleet, gatehouseOk, type BrokerFleet } from "./support/broker-fleet";
+import { startBrokerFleet, badCertificates, type BrokerFleet } from "./support/broker-fleet";
 
 let fleet: BrokerFleet;
 /** Ports of the listeners with a bad certificate. */
@@ -26,18 +25,7 @@ test.before(async () => {
   fleet = await startBrokerFleet({
     passwordDevices: ["dev-a"],
     certificateDevices: ["dev-c"],
-    async prepare(dir) {
-      // A broker certificate that expired last year, one for another host name, and another CA.
-      const expired = await issueCertificate(join(dir, "ca"), { commonName: "expired", purpose: "server", hosts: ["127.0.0.1", "localhost"], notBefore: new Date(Date.now() - 2 * 365 * 86_400_000), notAfter: new Date(Date.now() - 365 * 86_400_000) });
-      writeFileSync(join(dir, "tls/expired.pem"), expired.cert);
-      writeFileSync(join(dir, "tls/expired-key.pem"), expired.key, { mode: 0o600 });
-      await gatehouseOk(dir, "ca", "issue", "--ca", "ca", "--name", "elsewhere", "--host", "broker.example.com", "--out", "tls");
-      await gatehouseOk(dir, "ca", "create", "--out", "other-ca", "--name", "Another CA");
-      return [
-        [`certfile ${join(dir, "tls/expired.pem")}`, `keyfile ${join(dir, "tls/expired-key.pem")}`, "tls_version tlsv1.2"],
-        [`certfile ${join(dir, "tls/elsewhere.pem")}`, `keyfile ${join(dir, "tls/elsewhere-key.pem")}`, "tls_version tlsv1.2"],
-      ];
-    },
+    prepare: badCertificates,
   });
   expiredPort = fleet.broker.listenerPorts[2];
   otherHostPort = fleet.broker.listenerPorts[3];

@@ -103,3 +103,22 @@ export async function startBrokerFleet(options: BrokerFleetOptions = {}): Promis
     stop: () => broker.stop(),
   };
 }
+
+/**
+ * In a fleet folder (from `prepare`): a broker certificate that expired a year ago, one for another host
+ * name (broker.example.com), and another CA (other-ca/); returns mosquitto listeners serving the two
+ * certificates (the fleet's listenerPorts[2] and [3]).
+ */
+export async function badCertificates(dir: string): Promise<string[][]> {
+  const { issueCertificate, readCaCert } = await import("../../host/broker/ca");
+  const { writeFileSync } = await import("node:fs");
+  const expired = await issueCertificate(join(dir, "ca"), { commonName: "expired", purpose: "server", hosts: ["127.0.0.1", "localhost"], notBefore: new Date(Date.now() - 2 * 365 * 86_400_000), notAfter: new Date(Date.now() - 365 * 86_400_000) });
+  writeFileSync(join(dir, "tls/expired.pem"), expired.cert + readCaCert(join(dir, "ca")));
+  writeFileSync(join(dir, "tls/expired-key.pem"), expired.key, { mode: 0o600 });
+  await gatehouseOk(dir, "ca", "issue", "--ca", "ca", "--name", "elsewhere", "--host", "broker.example.com", "--out", "tls");
+  await gatehouseOk(dir, "ca", "create", "--out", "other-ca", "--name", "Another CA");
+  return [
+    [`certfile ${join(dir, "tls/expired.pem")}`, `keyfile ${join(dir, "tls/expired-key.pem")}`, "tls_version tlsv1.2"],
+    [`certfile ${join(dir, "tls/elsewhere.pem")}`, `keyfile ${join(dir, "tls/elsewhere-key.pem")}`, "tls_version tlsv1.2"],
+  ];
+}
