@@ -134,3 +134,17 @@ test("mosquitto.conf from broker-config: listener settings come only after a lis
     t.deepEqual(lines.slice(0, first), ["per_listener_settings false", "allow_anonymous false", "password_file /p", "acl_file /a"]);
   }
 });
+
+test("a damaged client certificate in a broker identity is identity-invalid, not an internal error", async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { readBrokerIdentity } = await import("../host/broker/identities");
+  const { errorCode } = await import("../sdk/errors");
+  const dir = join(mkdtempSync(join(tmpdir(), "gatehouse-broker-identity-")), "dev-x");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "broker-user"), "dev-x\n");
+  writeFileSync(join(dir, "broker-cert.pem"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+  const error = t.throws(() => readBrokerIdentity(dir));
+  t.is(errorCode(error), "identity-invalid");
+  t.regex(error?.message ?? "", /broker-cert\.pem is not a PEM certificate/);
+});

@@ -173,7 +173,12 @@ export function readBrokerIdentity(dir: string): BrokerIdentity | undefined {
   if (!password && !cert) fail("identity-invalid", `${dir} holds broker identity ${username} without a password or certificate`);
   let certificateSerial: string | undefined;
   if (cert) {
-    const x509 = new X509Certificate(cert);
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(cert);
+    } catch (e) {
+      return fail("identity-invalid", `${join(dir, BROKER_CERT_FILE)} is not a PEM certificate (${(e as Error).message})`);
+    }
     if (commonName(x509) !== username) {
       fail("identity-invalid", `${join(dir, BROKER_CERT_FILE)} is not a certificate for ${username} (its subject is ${x509.subject.replace(/\n/g, ", ")})`);
     }
