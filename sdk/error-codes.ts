@@ -155,6 +155,8 @@ export const ERROR_CODES = {
     "moddable-missing",
     "power-cut-failed",
   ],
+  /** Broker identities, their certificates and the broker's configuration (docs/broker.md). */
+  broker: ["broker-auth", "broker-tls", "tool-missing", "tool-failed"],
   /** Outgoing webhooks (docs/events.md). */
   webhook: ["url-invalid", "secret-missing", "secret-invalid", "filter-invalid", "too-many-webhooks", "webhook-unknown"],
   /** The update agent, its transfer and trust updates (protocol §8), and the server's side of the transfer. */

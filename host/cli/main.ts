@@ -22,6 +22,8 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: () => import("./commands/verify"),
   inspect: () => import("./commands/inspect"),
   provision: () => import("./commands/provision"),
+  ca: () => import("./commands/ca"),
+  "broker-config": () => import("./commands/broker-config"),
   sim: () => import("./commands/sim"),
   server: () => import("./commands/server"),
   send: () => import("./commands/send"),

@@ -29,6 +29,7 @@ import type { CoseKey } from "../../sdk/cose/key";
 import { GatehouseError, fail } from "../../sdk/errors";
 import { nodeCrypto } from "../../ports/node/crypto";
 import { checkTopicLevel, connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } from "./mqtt";
+import type { BrokerCredentials } from "../broker/identities";
 import { awaitResult, openPublication, resultTopic, ResultRouter, type CommandReply, type SilenceFacts } from "./results";
 import { nextSequence } from "./sequence";
 
@@ -46,6 +47,8 @@ export interface CommandClientOptions {
   /** Default: a random id chosen by MQTT.js (the session is clean, nothing is kept between runs). */
   clientId?: string;
   connectTimeoutMs?: number;
+  /** The operator's broker identity (docs/broker.md). */
+  brokerCredentials?: BrokerCredentials;
 }
 
 export interface CommandRequest {
@@ -85,6 +88,7 @@ export class CommandClient {
     const mqtt = await connectMqtt(options.brokerUrl, {
       clean: true,
       clientId: options.clientId,
+      credentials: options.brokerCredentials,
       connectTimeoutMs: options.connectTimeoutMs,
       // Results, births and deaths only: anything larger is not one, and the broker keeps it.
       maxPacketBytes: PUBLICATION_PACKET_BYTES,

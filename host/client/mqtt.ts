@@ -2,10 +2,17 @@
 // handler is attached before the connection exists (a persistent session may deliver queued messages
 // right after CONNACK), the first connection either succeeds or fails with one GatehouseError, and later
 // drops reconnect in the background.
+//
+// A broker identity (host/broker/identities.ts: username and password, or a client certificate, and the
+// CA for mqtts) logs the client in. A first connection refused for it fails with its own code: broker-auth
+// (the broker refused the username, password or certificate) or broker-tls (the broker's certificate is
+// expired, for another host or not from the configured CA; or the broker refused the TLS handshake).
 
 import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import { GatehouseError, fail } from "../../sdk/errors";
 import { PUBLICATION_KINDS, PUBLICATIONS, type PublicationKind } from "../../sdk/session/publications";
+import { CONNACK_REFUSALS, tlsRefusal } from "../../ports/node/transport";
+import type { BrokerCredentials } from "../broker/identities";
 
 export interface MqttConnectOptions {
   clientId?: string;
@@ -16,6 +23,8 @@ export interface MqttConnectOptions {
   /** Delay between reconnects after a drop (default 1 s). */
   reconnectPeriodMs?: number;
   keepaliveSeconds?: number;
+  /** Log in as this broker identity (and, over mqtts, verify the broker with its CA). */
+  credentials?: BrokerCredentials;
   /**
    * Speak MQTT 5 and announce this Maximum Packet Size: the broker drops larger messages instead of
    * sending them. Falls back to MQTT 3.1.1 (no such limit) when the broker refuses version 5.
@@ -100,6 +109,7 @@ function connectOnce(url: string, brokerUrl: string, options: MqttConnectOptions
     reconnectPeriod: options.reconnectPeriodMs ?? 1000,
     resubscribe: true,
     ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
+    ...credentialOptions(options.credentials),
     // MQTT 5: a persistent session lasts until the client comes back (3.1.1's clean session false);
     // without an expiry interval it would end with the connection.
     ...(protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxPacketBytes, ...(clean ? {} : { sessionExpiryInterval: 0xffffffff }) } } : {}),
@@ -114,14 +124,14 @@ function connectOnce(url: string, brokerUrl: string, options: MqttConnectOptions
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => failFirst(`no answer from ${url} within ${timeout} ms`), timeout);
-    const failFirst = (reason: string, refused = false): void => {
+    const failFirst = (reason: string, refused = false, code: "broker-unreachable" | "broker-auth" | "broker-tls" = "broker-unreachable"): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       client.removeAllListeners("message");
       client.end(true);
       const message = `cannot connect to ${url}: ${reason}`;
-      reject(refused ? new ProtocolRefused("broker-unreachable", message) : new GatehouseError("broker-unreachable", message));
+      reject(refused ? new ProtocolRefused("broker-unreachable", message) : new GatehouseError(code, message));
     };
     client.once("connect", () => {
       if (settled) return;
@@ -140,11 +150,34 @@ function connectOnce(url: string, brokerUrl: string, options: MqttConnectOptions
     // An "error" listener must exist for the client's whole life (EventEmitter throws without one).
     client.on("error", (e) => {
       const code = (e as { code?: unknown }).code;
-      if (!settled) failFirst(e.message || String(code ?? e), protocolVersion === 5 && (code === 1 || code === 132));
-      else options.onStatus?.(`error: ${e.message}`);
+      if (!settled) {
+        const tls = tlsRefusal(e);
+        const login = loginRefusal(code, protocolVersion);
+        if (tls) failFirst(tls, false, "broker-tls");
+        else if (login) failFirst(`${login}${options.credentials ? ` for ${options.credentials.username}` : " (no broker identity given)"}`, false, "broker-auth");
+        else failFirst(e.message || String(code ?? e), protocolVersion === 5 && (code === 1 || code === 132));
+      } else options.onStatus?.(`error: ${tlsRefusal(e) ?? loginRefusal(code, protocolVersion) ?? e.message}`);
     });
     client.once("close", () => failFirst("connection closed"));
   });
+}
+
+/** MQTT.js's options for a broker identity. */
+function credentialOptions(credentials: BrokerCredentials | undefined): Partial<IClientOptions> {
+  if (!credentials) return {};
+  return {
+    username: credentials.username,
+    ...(credentials.password !== undefined ? { password: credentials.password } : {}),
+    ...(credentials.ca !== undefined ? { ca: credentials.ca } : {}),
+    ...(credentials.cert !== undefined && credentials.key !== undefined ? { cert: credentials.cert, key: credentials.key } : {}),
+    rejectUnauthorized: true,
+  };
+}
+
+/** A refused login in words: CONNACK 4 or 5 (MQTT 3.1.1), 134 or 135 (MQTT 5); undefined for anything else. */
+function loginRefusal(code: unknown, protocolVersion: 4 | 5): string | undefined {
+  if (protocolVersion === 5) return code === 134 ? "the broker refused the login: bad username or password" : code === 135 ? "the broker refused the login: not authorized" : undefined;
+  return code === 4 || code === 5 ? `the broker refused the login: ${CONNACK_REFUSALS[code]}` : undefined;
 }
 
 /** Ends a client, waiting for its in-flight packets (bounded: `force` after `ms`). */

@@ -47,6 +47,7 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock } from "../../ports/node/platform";
 import { checkDeviceIdInput, checkDeviceKey, loadDeviceKeys } from "../client/device-keys";
 import { toJson } from "../client/json-view";
+import type { BrokerCredentials } from "../broker/identities";
 import { checkTopicLevel, connectMqtt, endMqtt, kindOfTopic, PUBLICATION_PACKET_BYTES, speaksMqtt5 } from "../client/mqtt";
 import { awaitResult, ResultRouter, type CommandReply, type SilenceFacts } from "../client/results";
 import { describeRanges, isStreamState, PublicationGaps, type GapReport } from "./gaps";
@@ -86,6 +87,8 @@ export interface FleetServerOptions {
   topicPrefix?: string;
   /** MQTT client id of the persistent session (default "gatehouse-server"). */
   clientId?: string;
+  /** The server's broker identity (docs/broker.md): its login, and the CA that verifies the broker over mqtts. */
+  brokerCredentials?: BrokerCredentials;
   /** Diagnostic lines (broker connection, skipped identities, ...). */
   log?: (line: string) => void;
   /** Devices coming online or going offline, and every security event stored. */
@@ -233,6 +236,7 @@ export class FleetServer implements FleetApi {
     this.mqtt = await connectMqtt(this.options.brokerUrl, {
       clean: false,
       clientId: this.options.clientId ?? DEFAULT_SERVER_CLIENT_ID,
+      credentials: this.options.brokerCredentials,
       connectTimeoutMs: this.options.connectTimeoutMs,
       maxPacketBytes: PUBLICATION_PACKET_BYTES,
       onMessage: (topic, payload, retain) => this.receive(topic, payload, retain),

@@ -54,6 +54,7 @@ import { nodeCrypto } from "../../ports/node/crypto";
 import { nodeClock, nodeTimers } from "../../ports/node/platform";
 import { FileStorage, MemoryStorage } from "../../ports/node/storage";
 import { NodeMqttTransport } from "../../ports/node/transport";
+import { brokerCredentialsIfAny, tlsOptions, type BrokerCredentials } from "../broker/identities";
 import { createSimulatedProvider, type SimulatedProvider, type SimulatedProviderOptions } from "../../boards/simulated/provider";
 import { checkDeviceId, generateDeviceKey, listIdentities, readIdentity } from "../identity-files";
 import { EXAMPLE_APPS, type InstalledApp, type SimulatorApp } from "./apps";
@@ -68,7 +69,10 @@ export interface SimulatorOptions<E extends ExampleName | SimulatorApp<any> = Ex
   devices: number;
   /** The app every device runs: an example's name, or an app factory (host/sim/apps.ts). */
   example: E;
-  /** Use the provisioned identities found here (DIR/<id>/device.key, trust.cbor). */
+  /**
+   * Use the provisioned identities found here (DIR/<id>/device.key, trust.cbor); a device whose folder
+   * holds a broker identity logs in with it (docs/broker.md).
+   */
   identitiesDir?: string;
   /** The operators generated identities trust. */
   trust?: TrustList;
@@ -142,6 +146,8 @@ interface DeviceParts {
   readonly trust: TrustList;
   readonly updateTrust?: UpdateTrustDocument;
   readonly provisioned: boolean;
+  /** Its broker login (username, password or client certificate, CA), when provisioned with one. */
+  readonly broker?: BrokerCredentials;
   readonly storage: StoragePort;
   readonly appStorage: StoragePort;
   readonly slots: SlotFiles;
@@ -290,14 +296,14 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
     const prefix = o.idPrefix ?? "sim";
     const width = String(o.devices).length;
     const updateTrust = o.updateTrust ?? identities[0]?.updateTrust;
-    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, identity.updateTrust, true);
+    for (const identity of identities) this.add(identity.id, identity.key, identity.trust, identity.updateTrust, true, brokerCredentialsIfAny(join(o.identitiesDir as string, identity.id)));
     for (let n = 1; this.devices.length < o.devices; n++) {
       const id = checkDeviceId(`${prefix}-${String(n).padStart(width, "0")}`);
       if (!taken.has(id)) this.add(id, generateDeviceKey(id), trust, updateTrust, false);
     }
   }
 
-  private add(id: string, key: CoseKey, trust: TrustList, updateTrust: UpdateTrustDocument | undefined, provisioned: boolean): void {
+  private add(id: string, key: CoseKey, trust: TrustList, updateTrust: UpdateTrustDocument | undefined, provisioned: boolean, broker?: BrokerCredentials): void {
     const o = this.options;
     const parts: DeviceParts = {
       index: this.parts.length,
@@ -306,6 +312,7 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       trust,
       updateTrust,
       provisioned,
+      broker,
       storage: o.stateDir ? new FileStorage(join(o.stateDir, id)) : new MemoryStorage(),
       appStorage: o.stateDir ? new FileStorage(join(o.stateDir, id, "app")) : new MemoryStorage(),
       slots: o.stateDir ? new NodeSlotFiles(join(o.stateDir, id, "update")) : new MemorySlotFiles(),
@@ -321,7 +328,7 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
   private boot(parts: DeviceParts): SimulatedDevice<A> {
     const o = this.options;
     const u = o.updates ?? {};
-    const { id, key, trust, storage, appStorage, provisioned } = parts;
+    const { id, key, trust, storage, appStorage, provisioned, broker } = parts;
     parts.boots++;
     const port = new FileUpdatePort({ files: parts.slots, capacity: u.capacity ?? 32 * 1024 * 1024, restart: () => this.reset(parts) });
     const boot = port.boot();
@@ -338,12 +345,13 @@ export class Simulator<A extends InstalledApp = InstalledApp> {
       id,
       key,
       trust,
-      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl }) },
+      ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage, transport: new NodeMqttTransport({ url: o.brokerUrl, tls: broker && tlsOptions(broker) }) },
       firmware: { version: build.firmware },
       events: this.app.deviceOptions?.events,
       session: {
         keepAlive: o.keepAlive,
         backoffInitialMs: o.backoffInitialMs,
+        ...(broker ? { username: broker.username, ...(broker.password !== undefined ? { password: new TextEncoder().encode(broker.password) } : {}) } : {}),
         onStateChange: (state, detail) => {
           if (entry && this.devices[parts.index] === entry) this.stateChanged(entry, state, detail);
         },

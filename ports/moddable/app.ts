@@ -9,9 +9,12 @@
 //     install: (c) => installThermostat({ ...c }) });
 //
 // Config (mcconfig key=value, the same keys for every app; Wi-Fi's ssid and password are Moddable's own):
-//   broker=HOST brokerport=PORT    the MQTT broker (port default 1883)
+//   broker=HOST brokerport=PORT    the MQTT broker (port default 1883, 8883 with brokerca)
 //   devicekey=HEX trust=HEX        hex of device.key and trust.cbor from `gatehouse provision`
-//   mqttuser=NAME mqttpassword=PW  optional MQTT credentials
+//   brokeruser=NAME brokerpassword=PW  the device's broker identity (docs/broker.md): its id and broker-password
+//   brokerca=HEX                   mqtts: hex of broker-ca.der, the CA the broker's certificate must chain to;
+//                                  the app's manifest must include Moddable's mqttsclient (device.network.mqtts)
+//   brokercert=HEX brokerclientkey=HEX  optional client certificate: hex of broker-cert.der and broker-key.der
 //   keepalive=SECONDS              optional MQTT keep-alive (default 30): how soon a dead link is noticed
 // The identity is kept in Preference (domain "gh-identity"), so a later build may leave devicekey and trust
 // out; a build that gives them replaces what is stored (re-provisioning). Nothing is written when the
@@ -25,11 +28,11 @@ import { bytesEqual, decodeKey, decodeTrust, Device, fail, fromHex, GatehouseErr
 import { moddableCrypto } from "./crypto";
 import { moddableClock, moddableTimers } from "./platform";
 import { nvs, PreferenceStorage } from "./storage";
-import { Ecma419MqttTransport, type NetworkMqtt } from "./transport";
+import { Ecma419MqttTransport, type MqttTlsOptions, type NetworkMqtt } from "./transport";
 
 // The host provider Moddable installs as a global (modules/io/system), extended with `network.mqtt` by the
 // ECMA-419 MQTT client's preloaded config (manifest_mqttclient.json). Declared here with the part used.
-declare const device: { readonly network: { readonly mqtt: NetworkMqtt } };
+declare const device: { readonly network: { readonly mqtt: NetworkMqtt; readonly mqtts?: NetworkMqtt } };
 
 /** XS's console output (a global on Moddable), declared for this module. */
 declare function trace(...items: unknown[]): void;
@@ -96,6 +99,28 @@ function identityPart<T>(part: "key" | "trust", configName: string, parse: (byte
   return fail("identity-missing", `no ${configName} is stored on this device: build once with ${configName}=HEX (from gatehouse provision)`);
 }
 
+/** A DER value given in config as hex. */
+function derOption(name: string): ArrayBuffer | undefined {
+  const text = option(name);
+  if (text === undefined) return undefined;
+  const bytes = fromHex(text);
+  if (!bytes || bytes.length === 0) return fail("config-invalid", `config ${name} is not hex`);
+  return bytes.slice().buffer;
+}
+
+/** The TLS options from config (brokerca, brokercert, brokerclientkey); undefined without brokerca: plain MQTT. */
+function brokerTls(): MqttTlsOptions | undefined {
+  const certificate = derOption("brokerca");
+  const cert = derOption("brokercert");
+  const key = derOption("brokerclientkey");
+  if ((cert === undefined) !== (key === undefined)) fail("config-invalid", "give brokercert and brokerclientkey together");
+  if (certificate === undefined) {
+    if (cert !== undefined) fail("config-invalid", "a client certificate (brokercert) needs TLS: give brokerca too");
+    return undefined;
+  }
+  return { certificate, ...(cert && key ? { clientCertificates: [cert], clientKey: key } : {}) };
+}
+
 function describe(error: unknown): string {
   if (error instanceof GatehouseError) return `error ${error.code}: ${error.message}`;
   return `error internal: ${(error as Error)?.message ?? String(error)}`;
@@ -110,7 +135,10 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
   let gatehouse: Device;
   try {
     const broker = required("broker", "HOST");
-    const port = Number(option("brokerport", "1883"));
+    const tls = brokerTls();
+    const network = tls ? device.network.mqtts : device.network.mqtt;
+    if (!network) fail("config-invalid", "brokerca asks for mqtts, but this build has no TLS MQTT client: include $(MODDABLE)/examples/io/tcp/mqttsclient/manifest_mqttsclient.json");
+    const port = Number(option("brokerport", tls ? "8883" : "1883"));
     if (!Number.isInteger(port) || port < 1 || port > 65535) fail("config-invalid", `config brokerport ${option("brokerport")} is not a port number`);
     const key = identityPart("key", "devicekey", (bytes) => {
       const parsed = decodeKey(bytes);
@@ -121,7 +149,7 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
     const trust = identityPart("trust", "trust", decodeTrust);
     const keepAlive = Number(option("keepalive", "30"));
     if (!Number.isInteger(keepAlive) || keepAlive < 1 || keepAlive > 65535) fail("config-invalid", `config keepalive ${option("keepalive")} is not 1 to 65535 seconds`);
-    const password = option("mqttpassword");
+    const password = option("brokerpassword");
     gatehouse = new Device({
       id: new TextDecoder().decode(key.kid), // a device's kid is the UTF-8 of its id (gatehouse provision)
       key,
@@ -131,13 +159,13 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
         clock: moddableClock,
         timers: moddableTimers,
         storage: new PreferenceStorage(DEVICE_DOMAIN),
-        transport: new Ecma419MqttTransport({ network: device.network.mqtt, host: broker, port }),
+        transport: new Ecma419MqttTransport({ network, host: broker, port, tls }),
       },
       firmware: { version: app.firmware },
       events: app.deviceOptions?.events,
       session: {
         keepAlive,
-        username: option("mqttuser"),
+        username: option("brokeruser"),
         password: password === undefined ? undefined : new TextEncoder().encode(password),
         onStateChange: (state, detail) => trace(`${app.name}: ${state} (${detail})\n`),
       },

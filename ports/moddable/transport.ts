@@ -22,6 +22,16 @@
 // - Payloads may arrive in fragments (`more`): they are gathered up to MAX_INCOMING bytes; a larger one
 //   is read, dropped and reported (onOversized); the client acknowledges it, so it is not redelivered.
 // - Will and password go to the client as ArrayBuffers: it takes anything else for a string.
+// - TLS (mqtts): the same client over Moddable's TLS socket (`device.network.mqtts` from
+//   $(MODDABLE)/examples/io/tcp/mqttsclient/manifest_mqttsclient.json, with the CA and client certificate as
+//   `secure` options of its socket). Moddable's TLS verifies the broker's chain to the CA, its validity and
+//   the host name or IPv4 address in its subjectAltName, and needs the broker to send its chain: the
+//   certificate and the CA's (gatehouse ca issue writes both into NAME.pem). The handshake blocks the XS
+//   thread (seconds on an ESP32).
+// - A refused TLS handshake (a certificate from another CA, say) is thrown by Moddable's TLS socket from
+//   inside its TCP socket's callback, where nothing catches it: XS aborts, and an ESP32 reboots. So the
+//   TCP socket under the TLS socket is wrapped (GuardedTcp): an exception in its callbacks closes it and
+//   becomes the TLS socket's onError, and this port reports "tls-refused <the TLS stack's message>".
 
 import type { MqttConnectOptions, QoS, TransportHandlers, TransportPort } from "gatehouse/sdk";
 
@@ -55,11 +65,73 @@ export interface MqttClientClass {
   readonly DISCONNECT: number;
 }
 
-/** `device.network.mqtt` as manifest_mqttclient.json's config defines it. */
+/** `device.network.mqtt` as manifest_mqttclient.json's config defines it (and `device.network.mqtts`, mqttsclient's). */
 export interface NetworkMqtt {
   readonly io: MqttClientClass;
   readonly dns: unknown;
-  readonly socket: unknown;
+  readonly socket: object;
+}
+
+/** Moddable's TLS options (its SecureSocket / TLS session `secure`), all DER. */
+export interface MqttTlsOptions {
+  /** The CA the broker's certificate must chain to. */
+  readonly certificate: ArrayBuffer;
+  /** A client certificate and its PKCS#8 private key (Moddable signs with RSA keys only). */
+  readonly clientCertificates?: readonly ArrayBuffer[];
+  readonly clientKey?: ArrayBuffer;
+}
+
+/** The parts of an ECMA-419 TCP socket the TLS socket uses; its callbacks are given in the options. */
+interface TcpSocket {
+  read(count?: unknown): unknown;
+  write(data: unknown, options?: unknown): number;
+  close(): void;
+  format: string;
+}
+
+type TcpClass = new (options: { onReadable?: (count: number) => void; onWritable?: (count: number) => void; onError?: () => void }) => TcpSocket;
+
+/**
+ * A TCP socket class whose callbacks never throw out: an exception in one (the TLS socket's handshake
+ * refusing a certificate) closes the socket, goes to `failed`, and then to the socket's onError.
+ */
+function guardedTcp(Tcp: TcpClass, failed: (error: unknown) => void): TcpClass {
+  return class GuardedTcp implements TcpSocket {
+    private readonly socket: TcpSocket;
+    private closed = false;
+    constructor(options: ConstructorParameters<TcpClass>[0]) {
+      const guard = (callback: ((count: number) => void) | undefined) =>
+        callback &&
+        ((count: number) => {
+          if (this.closed) return;
+          try {
+            callback(count);
+          } catch (e) {
+            this.close();
+            failed(e);
+            options.onError?.();
+          }
+        });
+      this.socket = new Tcp({ ...options, onReadable: guard(options.onReadable), onWritable: guard(options.onWritable) });
+    }
+    read(count?: unknown): unknown {
+      return this.socket.read(count);
+    }
+    write(data: unknown, options?: unknown): number {
+      return this.socket.write(data, options);
+    }
+    close(): void {
+      if (this.closed) return;
+      this.closed = true;
+      this.socket.close();
+    }
+    get format(): string {
+      return this.socket.format;
+    }
+    set format(value: string) {
+      this.socket.format = value;
+    }
+  };
 }
 
 interface Outgoing {
@@ -76,8 +148,10 @@ export interface Ecma419MqttTransportOptions {
   readonly network: NetworkMqtt;
   /** The broker's host name or address. */
   readonly host: string;
-  /** Default 1883. */
+  /** Default 1883 (8883 with `tls`). */
   readonly port?: number;
+  /** mqtts: `network` must then be `device.network.mqtts` (a TLS socket). */
+  readonly tls?: MqttTlsOptions;
 }
 
 export class Ecma419MqttTransport implements TransportPort {
@@ -94,11 +168,23 @@ export class Ecma419MqttTransport implements TransportPort {
   private readonly network: NetworkMqtt;
   private readonly host: string;
   private readonly port: number;
+  private readonly socket: object;
+  /** Why the TLS handshake of the current connection failed, if it did. */
+  private tlsFailure: string | undefined;
 
   constructor(options: Ecma419MqttTransportOptions) {
     this.network = options.network;
     this.host = options.host;
-    this.port = options.port ?? 1883;
+    this.port = options.port ?? (options.tls ? 8883 : 1883);
+    if (options.tls) {
+      const socket = options.network.socket as { TCP?: { io: TcpClass } };
+      if (!socket.TCP) throw new Error("tls needs device.network.mqtts (a TLS socket over TCP)");
+      const TCP = { ...socket.TCP, io: guardedTcp(socket.TCP.io, (e) => (this.tlsFailure = (e as Error)?.message ?? String(e))) };
+      // TLS 1.2 (0x303): Moddable's default minimum is 1.1.
+      this.socket = { ...socket, TCP, secure: { ...options.tls, protocolVersion: 0x303 } };
+    } else {
+      this.socket = options.network.socket;
+    }
   }
 
   open(options: MqttConnectOptions, handlers: TransportHandlers): void {
@@ -107,6 +193,7 @@ export class Ecma419MqttTransport implements TransportPort {
     this.handlers = handlers;
     this.outbox = [];
     this.room = 0;
+    this.tlsFailure = undefined;
     const io = this.network.io;
     let incoming: { topic: string; qos: QoS; bytes: Uint8Array | undefined; size: number; at: number } | undefined;
     const current = () => generation === this.generation;
@@ -114,6 +201,7 @@ export class Ecma419MqttTransport implements TransportPort {
     try {
       this.client = new io({
         ...this.network,
+        socket: this.socket,
         host: this.host,
         port: this.port,
         id: options.clientId,
@@ -155,7 +243,7 @@ export class Ecma419MqttTransport implements TransportPort {
           }
         },
         onError() {
-          if (current()) self.finish("connection failed or lost");
+          if (current()) self.finish(self.tlsFailure !== undefined ? `tls-refused ${self.tlsFailure}` : "connection failed or lost");
         },
       });
     } catch (e) {

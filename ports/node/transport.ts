@@ -5,8 +5,11 @@
 // Contract (sdk/ports/transport.ts), as this port keeps it:
 // - open() never calls a handler before it returns. Exactly one onConnected or onClosed follows; after
 //   onConnected, exactly one onClosed. Every way a connection ends (socket error, broker closing, connect
-//   timeout, keep-alive timeout, refused CONNACK or SUBACK, protocol error, oversized packet, close()) goes
-//   through one guarded path, so onClosed runs once per open. close() calls onClosed("closed by device")
+//   timeout, keep-alive timeout, refused TLS or CONNACK or SUBACK, protocol error, oversized packet, close()) goes
+//   through one guarded path, so onClosed runs once per open. The reason says what happened in words: a
+//   refused TLS connection is "tls-refused <why> (<code>)" (the broker's certificate expired, is for another
+//   host, is not from the configured CA; or the broker refused ours), a refused login "connack-refused 4
+//   (bad username or password)". close() calls onClosed("closed by device")
 //   before it returns. An open() while a connection is still up ends that one first (its handlers get
 //   onClosed("replaced by a new open")).
 // - publish() and subscribe() never throw: while not connected they do nothing (the session layer resends
@@ -73,6 +76,48 @@ function parseUrl(url: string): Endpoint {
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail("transport-url", `bad port in "${url}"`);
   return { secure, host, port };
 }
+
+/** Why a TLS connection was refused, in words, for the certificate checks people meet most. */
+const TLS_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "the broker's certificate has expired",
+  CERT_NOT_YET_VALID: "the broker's certificate is not valid yet (or this machine's clock is wrong)",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the broker's certificate is not for this host name or address",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the broker's certificate is self-signed, not issued by the CA configured here",
+  SELF_SIGNED_CERT_IN_CHAIN: "the broker's certificate chains to a CA other than the one configured here",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the broker's certificate is not issued by the CA configured here",
+  UNABLE_TO_GET_ISSUER_CERT: "the broker's certificate is not issued by the CA configured here",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the broker's certificate is not issued by the CA configured here",
+  CERT_SIGNATURE_FAILURE: "the broker's certificate signature does not verify",
+  CERT_REVOKED: "the broker's certificate is revoked",
+  CERT_UNTRUSTED: "the broker's certificate is not trusted",
+};
+
+/**
+ * A refused TLS connection explained ("<why> (<code>)"), or undefined when `e` is no TLS refusal: a
+ * certificate this side does not accept, or a handshake the broker refused (its alert: a client
+ * certificate it does not accept, say).
+ */
+export function tlsRefusal(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== "string") return undefined;
+  const why = TLS_REASONS[code];
+  if (why !== undefined) return `${why} (${code})`;
+  // The broker's alert is in the code itself (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "certificate
+  // required"); OpenSSL's message around it names source files and differs between versions.
+  const alert = /^ERR_SSL_[A-Z0-9]*_ALERT_([A-Z0-9_]+)$/.exec(code);
+  if (alert) return `the broker refused the TLS handshake: ${alert[1].toLowerCase().replace(/_/g, " ")} (${code})`;
+  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_")) return `TLS failed: ${String((e as Error).message).split("\n")[0]} (${code})`;
+  return undefined;
+}
+
+/** MQTT 3.1.1 CONNACK refusals in words. */
+export const CONNACK_REFUSALS: Readonly<Record<number, string>> = {
+  1: "unacceptable protocol version",
+  2: "client id refused",
+  3: "server unavailable",
+  4: "bad username or password",
+  5: "not authorized",
+};
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -145,7 +190,10 @@ class Link {
     }
     this.socket = socket;
     // The error listener stays for the socket's whole life: an error after the link is closed is swallowed.
-    socket.on("error", (e) => this.closeWith(`socket-error ${describe(e)}`));
+    socket.on("error", (e) => {
+      const refusal = tlsRefusal(e);
+      this.closeWith(refusal ? `tls-refused ${refusal}` : `socket-error ${describe(e)}`);
+    });
     socket.on("end", () => this.closeWith("closed by broker"));
     socket.on("close", () => this.closeWith("connection closed"));
     socket.on("data", (chunk: Buffer) => this.data(chunk));
@@ -325,7 +373,7 @@ class Link {
       }
       const code = packet.returnCode ?? 0;
       if (code !== 0) {
-        this.closeWith(`connack-refused ${code}`);
+        this.closeWith(`connack-refused ${code}${CONNACK_REFUSALS[code] ? ` (${CONNACK_REFUSALS[code]})` : ""}`);
         return;
       }
       this.connected = true;

@@ -7,6 +7,10 @@
 //   port. restart({ signal: "SIGKILL" }) simulates a crash instead: only what the last autosave wrote
 //   survives (mosquitto autosaves once more than `autosaveIntervalSeconds` whole seconds have passed since
 //   the last save: with the default 1, what is older than about 2 s).
+//   With `allowAnonymous: false` and `extraConfig` from host/broker/mosquitto.ts (the lines `gatehouse
+//   broker-config` writes) it enforces a fleet's broker identities; `listeners` adds listeners of its own
+//   (TLS ones, say) on free ports, and reload() sends SIGHUP (mosquitto reads its password file, ACL file and
+//   revocation list again) and waits until it has.
 //   Each mosquitto has a watchdog (a `sh` reading a pipe from this process): if the test process dies
 //   without stopping it (ava timeout, SIGKILL), the pipe closes and the watchdog kills the broker.
 // - startAedes(): aedes in this process (in-memory persistence; nothing survives stop()).
@@ -57,6 +61,12 @@ export interface MosquittoOptions {
   extraConfig?: readonly string[];
   /** Milliseconds to wait for the broker to accept connections (default 5000). */
   startTimeoutMs?: number;
+  /** Let clients in without a username (default true). */
+  allowAnonymous?: boolean;
+  /** More listeners, each on a free loopback port of its own, with its lines (certfile, ...). */
+  listeners?: readonly (readonly string[])[];
+  /** Lines for every listener, the main one too (use_username_as_clientid, ...). */
+  everyListener?: readonly string[];
 }
 
 export interface MosquittoBroker {
@@ -64,8 +74,12 @@ export interface MosquittoBroker {
   readonly port: number;
   /** The temp dir holding mosquitto.conf and mosquitto.db. */
   readonly dir: string;
+  /** The ports of `listeners`, in order. */
+  readonly listenerPorts: readonly number[];
   /** The broker's log (stderr) since start, at most the last 64 KiB. */
   log(): string;
+  /** SIGHUP: mosquitto reloads its configuration's files; resolves once its log says it has. */
+  reload(): Promise<void>;
   /** Stops the broker and removes its temp dir. */
   stop(): Promise<void>;
   /** Stops the broker (SIGTERM by default: a clean exit that saves the database) and starts it again on the same port. */
@@ -109,6 +123,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   let log = "";
   let child: ChildProcess | undefined;
   let port = 0;
+  let listenerPorts: number[] = [];
 
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -120,8 +135,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
 
   const writeConfig = () => {
     const lines = [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
+      `allow_anonymous ${options.allowAnonymous === false ? "false" : "true"}`,
       "persistence true",
       `persistence_location ${dir}/`,
       `autosave_interval ${options.autosaveIntervalSeconds ?? 1}`,
@@ -136,6 +150,10 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       // As root, mosquitto would switch to the "mosquitto" user, which cannot write our temp dir.
       ...(process.getuid?.() === 0 ? ["user root"] : []),
       ...(options.extraConfig ?? []),
+      // Listeners last: the lines after a listener line are that listener's.
+      `listener ${port} 127.0.0.1`,
+      ...(options.everyListener ?? []),
+      ...(options.listeners ?? []).flatMap((lines, i) => [`listener ${listenerPorts[i]} 127.0.0.1`, ...(options.everyListener ?? []), ...lines]),
     ];
     writeFileSync(confPath, lines.join("\n") + "\n");
   };
@@ -166,7 +184,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     const deadline = Date.now() + startTimeout;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null || proc.signalCode !== null) break;
-      if (await canConnect(port)) return;
+      if ((await canConnect(port)) && (await Promise.all(listenerPorts.map(canConnect))).every(Boolean)) return;
       await sleep(20);
     }
     proc.kill("SIGKILL");
@@ -188,6 +206,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   // The port can be taken between freePort() and mosquitto's bind: try a few.
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
+    listenerPorts = await Promise.all((options.listeners ?? []).map(() => freePort()));
     writeConfig();
     try {
       await spawnOnce();
@@ -203,8 +222,18 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    listenerPorts,
     dir,
     log: () => log,
+    async reload() {
+      const before = log.split("Reloading config.").length;
+      child?.kill("SIGHUP");
+      const deadline = Date.now() + 10_000;
+      while (log.split("Reloading config.").length === before) {
+        if (Date.now() > deadline) throw new Error(`mosquitto did not reload within 10 s:\n${log.slice(-2000)}`);
+        await sleep(20);
+      }
+    },
     async stop() {
       await halt("SIGTERM");
       rmSync(dir, { recursive: true, force: true });

@@ -32,6 +32,9 @@ Options:
 
 const WORKSPACE = join(".gatehouse", "demo");
 const DEVICE_IDS = ["thermo-1", "thermo-2", "thermo-3"] as const;
+/** The broker identities of the demo's server and operators (docs/broker.md), beside the devices'. */
+const DEMO_SERVER_IDENTITY = "server.demo";
+const DEMO_OPERATOR_IDENTITIES = { admin: "operator.admin", operator: "operator.operator" } as const;
 /** The name of the demo's API token. */
 const DEMO_TOKEN = "demo-viewer";
 const START_TIMEOUT_MS = 20_000;
@@ -72,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
   const { readInput, writeOutput } = await import("../util");
   const { generateDeviceKey, readIdentity, writeIdentity } = await import("../../identity-files");
   const { startEmbeddedBroker } = await import("../../sim/broker");
+  const { brokerAccess } = await import("../../broker/access");
+  const { ensurePasswordIdentities, listBrokerIdentities, readBrokerCredentials } = await import("../../broker/identities");
   const { Simulator } = await import("../../sim/simulator");
   const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard, buildDashboard, withDashboard } = await import("../../server/index");
   const { CommandClient } = await import("../../client/command-client");
@@ -100,12 +105,17 @@ export async function run(argv: string[]): Promise<number> {
     out("");
 
     // 1. The broker.
+    // The embedded broker enforces the fleet's broker rules (docs/broker.md): every device, the server and
+    // each operator logs in with its own identity, kept in the identities folder between runs.
     let brokerUrl = values.broker;
+    const embedded = brokerUrl === undefined;
+    const identityOf = (username: string) => (embedded ? readBrokerCredentials(join(identitiesDir, username)) : undefined);
     if (brokerUrl === undefined) {
-      const broker = await startEmbeddedBroker();
+      ensurePasswordIdentities(identitiesDir, [...DEVICE_IDS, DEMO_SERVER_IDENTITY, DEMO_OPERATOR_IDENTITIES.admin, DEMO_OPERATOR_IDENTITIES.operator]);
+      const broker = await startEmbeddedBroker({ access: brokerAccess(listBrokerIdentities(identitiesDir)), log: (line) => note(dim(`      ${line}`, process.stderr)) });
       cleanups.push(() => broker.stop());
       brokerUrl = broker.url;
-      out(`[1/6] broker     aedes in this process on ${brokerUrl}`);
+      out(`[1/6] broker     aedes in this process on ${brokerUrl} (broker identities and topic rules on)`);
     } else {
       out(`[1/6] broker     ${brokerUrl} (yours)`);
     }
@@ -164,6 +174,7 @@ export async function run(argv: string[]): Promise<number> {
       dbPath,
       identitiesDir,
       clientId: "gatehouse-demo-server",
+      brokerCredentials: identityOf(DEMO_SERVER_IDENTITY),
       onActivity: (activity) => {
         if (activity.type === "online") onlineAtServer.add(activity.device);
         if (activity.type === "offline") onlineAtServer.delete(activity.device);
@@ -216,8 +227,8 @@ export async function run(argv: string[]): Promise<number> {
     out("");
     out(`[6/6] commands   signed by the sender, verified by the device; results signed by the device, verified with its key`);
     const clients: Record<"admin" | "operator", Client> = {
-      admin: await CommandClient.connect({ brokerUrl, key: operatorKeys.admin.key, clientId: `gatehouse-demo-admin-${process.pid}` }),
-      operator: await CommandClient.connect({ brokerUrl, key: operatorKeys.operator.key, clientId: `gatehouse-demo-operator-${process.pid}` }),
+      admin: await CommandClient.connect({ brokerUrl, key: operatorKeys.admin.key, clientId: `gatehouse-demo-admin-${process.pid}`, brokerCredentials: identityOf(DEMO_OPERATOR_IDENTITIES.admin) }),
+      operator: await CommandClient.connect({ brokerUrl, key: operatorKeys.operator.key, clientId: `gatehouse-demo-operator-${process.pid}`, brokerCredentials: identityOf(DEMO_OPERATOR_IDENTITIES.operator) }),
     };
     cleanups.push(async () => {
       await clients.admin.close();
@@ -264,8 +275,9 @@ export async function run(argv: string[]): Promise<number> {
     const identities = shown(identitiesDir);
     out("");
     out(bold("Try it yourself:"));
-    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.operator.path)} --identities ${identities} --device ${device} --door setpoint --op write.target --args 21`);
-    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.admin.path)} --identities ${identities} --device ${DEVICE_IDS[1]} --door relay --op read.on`);
+    const login = (who: "admin" | "operator") => (embedded ? ` --broker-identity ${shown(join(identitiesDir, DEMO_OPERATOR_IDENTITIES[who]))}` : "");
+    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.operator.path)} --identities ${identities} --device ${device} --door setpoint --op write.target --args 21${login("operator")}`);
+    out(`  npx gatehouse send --broker ${brokerUrl} --key ${shown(operatorKeys.admin.path)} --identities ${identities} --device ${DEVICE_IDS[1]} --door relay --op read.on${login("admin")}`);
     out(`  npx gatehouse events --server ${serverUrl} --token-file ${shown(tokenPath)} --device ${device}`);
     out(`  curl -H @${shown(headerPath)} ${serverUrl}/api/devices/${device}`);
     await printDashboardLogin(guard.accounts, serverUrl, operatorKeys.operator.path);

@@ -7,7 +7,7 @@ import { printable } from "./server";
 
 export const name = "events";
 export const summary = "Show devices' security events, from a fleet server or live from the broker";
-export const usage = `Usage: gatehouse events (--broker URL | --server URL [--token-file FILE] [--ca FILE]) [--device ID]
+export const usage = `Usage: gatehouse events (--broker URL [--broker-identity DIR] | --server URL [--token-file FILE] [--ca FILE]) [--device ID]
                         [--follow] [--identities DIR] [--limit N] [--format table|ocsf|gatehouse] [--after ID]
 
 Prints security events as a table: time, device, code, principal (the signer's kid in hex), door,
@@ -27,6 +27,8 @@ Options:
   --device ID        only this device
   --follow           keep printing new events until interrupted
   --identities DIR   verify events from the broker with the devices' public keys
+  --broker-identity DIR  with --broker: log in as this broker identity (DIR/operator.NAME from
+                     'gatehouse provision --role operator'); over mqtts its broker-ca.pem verifies the broker
   --limit N          with --server: how many past events to show (1 to 1000, default 50)
   --format F         table (default), or with --server one JSON object per line: ocsf (OCSF 1.6.0
                      API Activity events, for a SIEM; docs/events.md) or gatehouse (the server's rows).
@@ -107,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
     args: argv,
     options: {
       broker: { type: "string" },
+      "broker-identity": { type: "string" },
       server: { type: "string" },
       device: { type: "string" },
       follow: { type: "boolean" },
@@ -118,6 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
+  if (values["broker-identity"] !== undefined && values.broker === undefined) usageError("--broker-identity goes with --broker");
   if (values.limit !== undefined && values.server === undefined) usageError("--limit goes with --server");
   if (values.identities !== undefined && values.broker === undefined) usageError("--identities goes with --broker (the server verifies with its own registry)");
   const limitText = values.limit ?? "50";
@@ -135,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
   if (format !== "table") return streamLines(server as ServerAccess, format, values.device, after === undefined ? { limit: Number(limitText) } : { after: Number(after) }, values.follow === true);
   return server !== undefined
     ? fromServer(server, values.device, Number(limitText), values.follow === true)
-    : fromBroker(required(values.broker, "--broker"), values.device, values.identities, values.follow === true);
+    : fromBroker(required(values.broker, "--broker"), values["broker-identity"], values.device, values.identities, values.follow === true);
 }
 
 async function fromServer(server: ServerAccess, device: string | undefined, limit: number, follow: boolean): Promise<number> {
@@ -187,7 +191,7 @@ async function streamLines(server: ServerAccess, format: "ocsf" | "gatehouse", d
   return 0;
 }
 
-async function fromBroker(brokerUrl: string, device: string | undefined, identities: string | undefined, follow: boolean): Promise<number> {
+async function fromBroker(brokerUrl: string, brokerIdentity: string | undefined, device: string | undefined, identities: string | undefined, follow: boolean): Promise<number> {
   const { connectMqtt, endMqtt, PUBLICATION_PACKET_BYTES } = await import("../../client/mqtt");
   const { loadDeviceKeys } = await import("../../client/device-keys");
   const { openPublication } = await import("../../client/results");
@@ -240,7 +244,9 @@ async function fromBroker(brokerUrl: string, device: string | undefined, identit
     printRow({ time: body.time ?? Date.now(), device: from, code: body.code, principal: body.principal, door: body.door, op: body.op, suppressed: body.suppressed, note: check });
   };
 
-  const client = await connectMqtt(brokerUrl, { clean: true, maxPacketBytes: PUBLICATION_PACKET_BYTES, onMessage: handle });
+  const { readBrokerCredentials } = await import("../../broker/identities");
+  const credentials = brokerIdentity !== undefined ? readBrokerCredentials(brokerIdentity) : undefined;
+  const client = await connectMqtt(brokerUrl, { clean: true, credentials, maxPacketBytes: PUBLICATION_PACKET_BYTES, onMessage: handle });
   try {
     const topic = `gh/${device ?? "+"}/events`;
     await client.subscribeAsync(topic, { qos: 1 });

@@ -9,7 +9,7 @@ import { DEFAULT_COMMAND_EXPIRY_SECONDS } from "../../../sdk/command/envelope";
 export const name = "send";
 export const summary = "Sign a command, send it to a device and print its result";
 export const usage = `Usage: gatehouse send --device ID --door DOOR --op OP [--args JSON] --key FILE.key
-                      (--broker URL | --server URL [--token-file FILE] [--ca FILE])
+                      (--broker URL [--broker-identity DIR] | --server URL [--token-file FILE] [--ca FILE])
                       [--device-key FILE.pub | --identities DIR] [--timeout MS] [--expires SECONDS|never]
 
 Signs a command with your operator key (a fresh sequence number: Unix time in microseconds), sends it
@@ -32,6 +32,8 @@ Options:
   --key FILE.key       your operator private key (the device must trust it)
   --broker URL         mqtt://host[:port] or mqtts://host[:port]
   --server URL         fleet server, e.g. http://127.0.0.1:8080
+  --broker-identity DIR  with --broker: log in as this broker identity (DIR/operator.NAME from
+                       'gatehouse provision --role operator'); over mqtts its broker-ca.pem verifies the broker
 ${SERVER_ACCESS_HELP}
   --device-key FILE    the device's public key (device.pub)
   --identities DIR     find the device's public key as DIR/ID/device.pub
@@ -69,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
       args: { type: "string" },
       key: { type: "string" },
       broker: { type: "string" },
+      "broker-identity": { type: "string" },
       server: { type: "string" },
       "device-key": { type: "string" },
       identities: { type: "string" },
@@ -82,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
   const op = required(values.op, "--op");
   const keyPath = required(values.key, "--key");
   if ((values.broker === undefined) === (values.server === undefined)) usageError("give exactly one of --broker and --server");
+  if (values["broker-identity"] !== undefined && values.broker === undefined) usageError("--broker-identity goes with --broker");
   if (values["device-key"] !== undefined && values.identities !== undefined) usageError("give at most one of --device-key and --identities");
   const timeoutMs = positiveInt(values.timeout, "--timeout", 10_000, 120_000) as number;
   const maxExpiry = 86_400 * 365;
@@ -107,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const shown =
     values.broker !== undefined
-      ? await viaBroker(values.broker, { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds })
+      ? await viaBroker(values.broker, values["broker-identity"], { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds })
       : await viaServer(server as ServerAccess, { key, device, door, op, args, deviceKey, timeoutMs, expiresInSeconds });
 
   const what = `${printable(device)} ${printable(door)} ${printable(op)}`;
@@ -133,10 +137,12 @@ interface SendRequest {
 
 const UNVERIFIED = yellow("(UNVERIFIED: no device key given; anyone who can publish on the broker could have written this result)");
 
-async function viaBroker(brokerUrl: string, r: SendRequest): Promise<Shown> {
+async function viaBroker(brokerUrl: string, identity: string | undefined, r: SendRequest): Promise<Shown> {
   const { CommandClient } = await import("../../client/command-client");
   const { jsonText } = await import("../../client/json-view");
-  const client = await CommandClient.connect({ brokerUrl, key: r.key });
+  const { readBrokerCredentials } = await import("../../broker/identities");
+  const brokerCredentials = identity !== undefined ? readBrokerCredentials(identity) : undefined;
+  const client = await CommandClient.connect({ brokerUrl, key: r.key, brokerCredentials });
   try {
     const reply = await client.send({ device: r.device, door: r.door, op: r.op, args: r.args, deviceKey: r.deviceKey, timeoutMs: r.timeoutMs, expiresInSeconds: r.expiresInSeconds });
     return {

@@ -39,6 +39,8 @@ Options:
   --tls-key FILE     ... and its private key (PEM). Without them the API is plain HTTP: passwords,
                      tokens and cookies then cross the network in the clear (keep it on loopback)
   --identities DIR   register every DIR/<id>/device.pub (as written by 'gatehouse provision')
+  --broker-identity DIR  log in to the broker as this identity (DIR/server.NAME from 'gatehouse
+                     provision --role server'); over mqtts its broker-ca.pem verifies the broker
   --client-id ID     MQTT client id of the server's session (default gatehouse-server)
   --topic-prefix P   topic prefix (default gh)
   -h, --help         show this help
@@ -87,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
       http: { type: "string" },
       identities: { type: "string" },
       "client-id": { type: "string" },
+      "broker-identity": { type: "string" },
       "topic-prefix": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -100,6 +103,8 @@ export async function run(argv: string[]): Promise<number> {
   const { FleetServer, createFleetHttpApi, serveHttp, ApiGuard, buildDashboard, withDashboard } = await import("../../server/index");
   // The dashboard's scripts are bundled first: a failure stops the start before anything connects.
   const dashboard = await buildDashboard();
+  const { readBrokerCredentials } = await import("../../broker/identities");
+  const brokerCredentials = values["broker-identity"] !== undefined ? readBrokerCredentials(values["broker-identity"]) : undefined;
   const log = (line: string) => out(dim(`${time(Date.now())} ${printable(line)}`));
 
   // The core (MQTT, database, relay) and its HTTP API, apart: the API is an app over the core's FleetApi.
@@ -108,6 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     dbPath,
     identitiesDir: values.identities,
     clientId: values["client-id"],
+    brokerCredentials,
     topicPrefix: values["topic-prefix"],
     log,
     onActivity: (activity) => {

@@ -20,7 +20,8 @@ Options:
   --devices N               how many devices (1 to 10000)
   --example NAME            the app each device runs: ${EXAMPLE_NAMES.join(", ")}
   --identities DIR          use the identities 'gatehouse provision' wrote there (DIR/<id>/...);
-                            devices beyond those get ephemeral identities for this run
+                            devices beyond those get ephemeral identities for this run. A device
+                            whose folder holds a broker identity logs in with it (docs/broker.md)
   --state DIR               keep each device's state (and its app's) in DIR/<id>/, so sequence
                             numbers and, say, a lock's codes survive restarts (default: in memory)
   --operator FILE.pub:ROLE  an operator the ephemeral identities trust (repeatable; default: the

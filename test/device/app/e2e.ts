@@ -4,7 +4,10 @@
 // the broker, and finally ends it with a signed `invoke.exit`.
 //
 // Identity and broker come from the environment (GATEHOUSE_DEVICE_KEY: hex of device.key,
-// GATEHOUSE_TRUST: hex of trust.cbor, GATEHOUSE_BROKER_PORT). Session changes and, in an instrumented
+// GATEHOUSE_TRUST: hex of trust.cbor, GATEHOUSE_BROKER_PORT; optionally the broker identity
+// GATEHOUSE_BROKER_USER and GATEHOUSE_BROKER_PASSWORD, and for mqtts GATEHOUSE_BROKER_CA, hex of the CA's DER,
+// with GATEHOUSE_BROKER_HOST, the name the broker's certificate must carry: built with manifest_tls.json).
+// Session changes and, in an instrumented
 // build, peak memory (./memory) are reported as trace lines; `read.memory` returns the figures as a result too.
 
 import { decodeKey, decodeTrust, defineDoor, Device, fromHex, t } from "gatehouse/sdk";
@@ -34,7 +37,12 @@ export function runE2e(): void {
   const key = decodeKey(bytes("GATEHOUSE_DEVICE_KEY"));
   const trust = decodeTrust(bytes("GATEHOUSE_TRUST"));
   const id = new TextDecoder().decode(key.kid);
-  const network = (globalThis as unknown as { device: { network: { mqtt: NetworkMqtt } } }).device.network.mqtt;
+  const networks = (globalThis as unknown as { device: { network: { mqtt: NetworkMqtt; mqtts?: NetworkMqtt } } }).device.network;
+  const ca = env("GATEHOUSE_BROKER_CA");
+  const network = ca ? networks.mqtts : networks.mqtt;
+  if (!network) throw new Error("GATEHOUSE_BROKER_CA needs the build of manifest_tls.json (device.network.mqtts)");
+  const user = env("GATEHOUSE_BROKER_USER");
+  const password = env("GATEHOUSE_BROKER_PASSWORD");
   const gatehouse = new Device({
     id,
     key,
@@ -44,10 +52,16 @@ export function runE2e(): void {
       clock: moddableClock,
       timers: moddableTimers,
       storage: new PreferenceStorage("gh-e2e"),
-      transport: new Ecma419MqttTransport({ network, host: "127.0.0.1", port: Number(env("GATEHOUSE_BROKER_PORT")) }),
+      transport: new Ecma419MqttTransport({ network, host: env("GATEHOUSE_BROKER_HOST") || "127.0.0.1", port: Number(env("GATEHOUSE_BROKER_PORT")), tls: ca ? { certificate: bytes("GATEHOUSE_BROKER_CA").slice().buffer } : undefined }),
     },
     firmware: { version: "gatehouse device suite" },
-    session: { keepAlive: 5, backoffInitialMs: 200, backoffMaxMs: 1000, onStateChange: (state, detail) => report({ kind: "state", state, detail }) },
+    session: {
+      keepAlive: 5,
+      backoffInitialMs: 200,
+      backoffMaxMs: 1000,
+      ...(user ? { username: user, password: new TextEncoder().encode(password) } : {}),
+      onStateChange: (state, detail) => report({ kind: "state", state, detail }),
+    },
   });
   let count = 0;
   gatehouse.register(probeDoor, {

@@ -221,7 +221,7 @@ export async function runApp(mcso: string, env: Record<string, string>, options:
 }
 
 /** Every variable an app may read, empty unless given (getenv of an unset variable would be NULL). */
-export function appEnv(values: Partial<Record<"GATEHOUSE_MODE" | "GATEHOUSE_BROKER_PORT" | "GATEHOUSE_DEVICE_KEY" | "GATEHOUSE_TRUST" | "GATEHOUSE_CLIENT_ID" | "GATEHOUSE_RUN", string>>): Record<string, string> {
+export function appEnv(values: Partial<Record<"GATEHOUSE_MODE" | "GATEHOUSE_BROKER_PORT" | "GATEHOUSE_DEVICE_KEY" | "GATEHOUSE_TRUST" | "GATEHOUSE_CLIENT_ID" | "GATEHOUSE_RUN" | "GATEHOUSE_BROKER_HOST" | "GATEHOUSE_BROKER_CA" | "GATEHOUSE_BROKER_USER" | "GATEHOUSE_BROKER_PASSWORD", string>>): Record<string, string> {
   return {
     GATEHOUSE_MODE: "",
     GATEHOUSE_BROKER_PORT: "",
