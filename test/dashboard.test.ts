@@ -18,6 +18,7 @@ import { thermostatApp } from "../host/sim/apps";
 import { Simulator } from "../host/sim/simulator";
 import { ApiGuard, buildDashboard, CONTENT_SECURITY_POLICY, createFleetHttpApi, FleetServer, serveHttp, withDashboard } from "../host/server/index";
 import { startMosquitto } from "./support/brokers";
+import { simUpdate, updateKeys } from "./support/updates";
 import { launchChromium, withScreenshots } from "./support/browser";
 
 const PASSWORD = "correct horse battery staple";
@@ -242,12 +243,32 @@ test("a command signed in the browser (WebCrypto, ES256 and Ed25519) gets the de
   });
 });
 
-test("the rollouts page says there are none while the server has no rollout routes", async (t) => {
+test("the rollouts page: none at first, then a rollout's waves with each device's state, progress and reason, live; an administrator aborts it", async (t) => {
   const c = await fleetConsole(t, ["thermo-d1"]);
   await withScreenshots(t.title, () => c.pages, async () => {
     const page = await c.loggedIn("ada");
     await page.getByRole("link", { name: "Rollouts" }).click();
     await page.locator("#no-rollouts").waitFor(WAIT);
     t.regex(await page.locator("#no-rollouts").innerText(), /No rollouts/);
+
+    // A signed update to a device provisioned without update keys: it refuses the offer (update-no-trust),
+    // one failure more than the rollout tolerates, so the rollout halts.
+    const sim = await c.startDevices();
+    await sim.waitOnline();
+    const update = simUpdate({ app: "thermostat", firmware: "thermostat-sim 9.9.9", seq: 7, keys: updateKeys(1) });
+    const created = await c.server.createRollout({ file: update.file, devices: ["thermo-d1"], maxFailures: 0 });
+    const section = page.locator(`[data-rollout="${created.id}"]`);
+    await section.waitFor(WAIT);
+    t.regex(await section.locator("h2").innerText(), new RegExp(`Rollout ${created.id} \\(manifest 7, [\\d,]+ bytes\\)`));
+    const row = section.locator("tbody tr", { hasText: "thermo-d1" });
+    await row.locator("td.refused", { hasText: "update-no-trust" }).waitFor(WAIT);
+    t.regex(await row.innerText(), /thermo-d1\s+refused/);
+    await section.locator("h2", { hasText: "halted" }).waitFor(WAIT);
+    t.regex(await section.locator("caption").innerText(), /Wave 1: ended/);
+
+    await section.getByRole("button", { name: `Abort rollout ${created.id}` }).click();
+    await section.locator("h2", { hasText: "aborted" }).waitFor(WAIT);
+    t.is(c.server.rollout(created.id)?.state, "aborted");
+    t.is(await section.getByRole("button").count(), 0, "no abort button on an ended rollout");
   });
 });

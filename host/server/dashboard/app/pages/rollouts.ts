@@ -1,5 +1,5 @@
 // Rollouts (issue 7): waves, per-device progress, reasons for refusals, abort (manage). Read every few
-// seconds while the page is open, through rollouts-client.ts (a server without the routes: read once).
+// seconds while the page is open, through rollouts-client.ts.
 
 import { atLeast } from "../api";
 import type { AppContext, Page } from "../context";
@@ -15,12 +15,12 @@ export function rolloutsPage(main: HTMLElement, ctx: AppContext): Page {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let shown = "";
 
-  const render = (rollouts: Rollout[], available: boolean) => {
-    const key = JSON.stringify([available, rollouts]);
+  const render = (rollouts: Rollout[]) => {
+    const key = JSON.stringify(rollouts);
     if (key === shown) return;
     shown = key;
     if (rollouts.length === 0) {
-      body.replaceChildren(h("p", { id: "no-rollouts" }, available ? "No rollouts." : "No rollouts (this server has no rollouts yet)."));
+      body.replaceChildren(h("p", { id: "no-rollouts" }, "No rollouts."));
       return;
     }
     body.replaceChildren(
@@ -39,8 +39,8 @@ export function rolloutsPage(main: HTMLElement, ctx: AppContext): Page {
         return h(
           "section",
           { "data-rollout": r.id },
-          h("h2", {}, `Rollout ${r.id}${r.firmware ? ` (firmware ${r.firmware})` : ""}: ${r.state}`),
-          canAbort && r.state !== "aborted" && r.state !== "done" ? h("p", {}, abort) : null,
+          h("h2", {}, `Rollout ${r.id} (${r.firmware}): ${r.state}`),
+          canAbort && (r.state.startsWith("running") || r.state.startsWith("halted")) ? h("p", {}, abort) : null,
           ...r.waves.map((w) =>
             h(
               "table",
@@ -56,7 +56,7 @@ export function rolloutsPage(main: HTMLElement, ctx: AppContext): Page {
                     {},
                     h("td", {}, d.device),
                     h("td", {}, d.state),
-                    h("td", {}, d.progress === undefined ? "" : h("progress", { max: 1, value: d.progress, "aria-label": `${d.device} progress` })),
+                    h("td", {}, h("progress", { max: 1, value: d.progress, "aria-label": `${d.device} progress` })),
                     h("td", { class: d.reason ? "refused" : "" }, d.reason ?? ""),
                   ),
                 ),
@@ -70,10 +70,7 @@ export function rolloutsPage(main: HTMLElement, ctx: AppContext): Page {
 
   const poll = async () => {
     try {
-      const { available, rollouts } = await listRollouts(ctx.api);
-      render(rollouts, available);
-      // A server without the rollout routes will not grow them while the page is open.
-      if (!available) return;
+      render(await listRollouts(ctx.api));
     } catch (e) {
       body.replaceChildren(h("p", { class: "error" }, `Cannot read rollouts: ${(e as Error).message}`));
       shown = "";
