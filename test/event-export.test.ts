@@ -262,12 +262,18 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
 
   // Streams are bounded per server (once the server has seen the streams above end).
   await until("earlier streams closed", () => openEventStreams(f.server) === 0);
+  // The responses are kept: undici cancels the body of a response that is garbage collected, which would
+  // end its stream on the server.
   const held: AbortController[] = [];
+  const open: Response[] = [];
   for (let i = 0; i < MAX_EVENT_STREAMS; i++) {
     const a = new AbortController();
     held.push(a);
-    t.is((await fetch(`${base}/api/events/stream?follow=true&after=999999`, { signal: a.signal })).status, 200);
+    const response = await fetch(`${base}/api/events/stream?follow=true&after=999999`, { signal: a.signal });
+    open.push(response);
+    t.is(response.status, 200);
   }
+  t.is(openEventStreams(f.server), MAX_EVENT_STREAMS);
   const busy = await fetch(`${base}/api/events/stream`);
   t.is(busy.status, 503);
   t.like(await busy.json(), { error: { code: "server-busy" } });
@@ -275,6 +281,7 @@ test("GET /api/events/stream: JSON lines in OCSF or as rows, from an id, per dev
   const narrowed = { events: (filter: EventFilter) => f.server.events({ ...filter, device: "thermo-1" }), newEvents: f.server.newEvents };
   t.throws(() => streamEvents(narrowed, new URLSearchParams()), { message: /event streams are open already/ });
   for (const a of held) a.abort();
+  t.is(open.length, MAX_EVENT_STREAMS);
   await until("streams closed", async () => (await fetch(`${base}/api/events/stream?after=999999`)).status === 200);
 });
 
