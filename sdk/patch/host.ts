@@ -14,7 +14,7 @@ import type { CryptoPort } from "../ports/crypto";
 import type { SuitComponentId } from "../suit/commands";
 import type { SuitFetchRequest, SuitHost, SuitImageMeasurement, SuitInvokeRequest } from "../suit/host";
 import { sameComponentId } from "../suit/manifest";
-import { ImageReceiver, type Sha256Stream } from "../suit/receiver";
+import { ImageReceiver } from "../suit/receiver";
 import { MAX_PATCH_SOURCE_BYTES, PATCH_COMPONENT } from "./format";
 
 export interface PatchHostState {
@@ -22,27 +22,6 @@ export interface PatchHostState {
   readonly minimumSecurityEpoch: number;
   readonly vendorId: Uint8Array;
   readonly classId: Uint8Array;
-}
-
-/** A SHA-256 "stream" over a payload of at most MAX_PATCH_SOURCE_BYTES: the crypto port hashes it at once. */
-function smallHash(crypto: CryptoPort): Sha256Stream {
-  const parts: Uint8Array[] = [];
-  return {
-    update: (data) => void parts.push(data),
-    digest: () => crypto.sha256(parts.length === 1 ? parts[0] : concat(parts)),
-  };
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 export class PatchSuitHost implements SuitHost {
@@ -86,7 +65,7 @@ export class PatchSuitHost implements SuitHost {
   }
 
   fetch(request: SuitFetchRequest): void {
-    const receiver = new ImageReceiver({ imageDigest: request.imageDigest, imageSize: request.imageSize }, MAX_PATCH_SOURCE_BYTES, smallHash(this.crypto));
+    const receiver = new ImageReceiver({ imageDigest: request.imageDigest, imageSize: request.imageSize }, MAX_PATCH_SOURCE_BYTES, this.crypto.createSha256());
     receiver.accept(this.payload);
     receiver.finish();
     this.fetched = this.payload;
