@@ -6,7 +6,7 @@ import { DEFAULT_SUIT_LIMITS } from "../../../sdk/suit/limits";
 import { checkPatchSource, MAX_PATCH_SOURCE_BYTES, PATCH_COMPONENT } from "../../../sdk/patch/format";
 import { nodeCrypto } from "../../../ports/node/crypto";
 import { out, parseFlags, positionals, readInput, readKeyFile, required, usageError, writeOutput } from "../util";
-import { kidText, parseCount, parseUuid } from "./update";
+import { kidText, manifestFlags } from "./update";
 
 export const name = "patch";
 export const summary = "Create signed patches of door logic (JavaScript in a SUIT envelope)";
@@ -55,13 +55,7 @@ async function create(argv: string[]): Promise<number> {
     },
   });
   const [sourcePath] = positionals(args, ["FILE.js"]);
-  const outPath = required(values.out, "--out");
-  const sequenceNumber = parseCount(required(values.seq, "--seq"), "--seq");
-  const securityEpoch = values.epoch === undefined ? 0 : parseCount(values.epoch, "--epoch");
-  const vendorId = parseUuid(required(values["vendor-id"], "--vendor-id"), "--vendor-id");
-  const classId = parseUuid(required(values["class-id"], "--class-id"), "--class-id");
-  const keyPaths = values.key ?? [];
-  if (keyPaths.length === 0) usageError("missing --key");
+  const { outPath, sequenceNumber, securityEpoch, vendorId, classId, keyPaths } = manifestFlags(values);
   for (const path of [sourcePath, ...keyPaths]) {
     if (resolve(path) === resolve(outPath)) usageError(`--out is ${path}; refusing to overwrite an input`);
   }

@@ -129,13 +129,7 @@ async function create(argv: string[]): Promise<number> {
     },
   });
   const imagePath = required(values.image, "--image");
-  const outPath = required(values.out, "--out");
-  const sequenceNumber = parseCount(required(values.seq, "--seq"), "--seq");
-  const securityEpoch = values.epoch === undefined ? 0 : parseCount(values.epoch, "--epoch");
-  const vendorId = parseUuid(required(values["vendor-id"], "--vendor-id"), "--vendor-id");
-  const classId = parseUuid(required(values["class-id"], "--class-id"), "--class-id");
-  const keyPaths = values.key ?? [];
-  if (keyPaths.length === 0) usageError("missing --key");
+  const { outPath, sequenceNumber, securityEpoch, vendorId, classId, keyPaths } = manifestFlags(values);
   if (values.uri === "") usageError("--uri must not be empty");
   const integrate = values.integrate === true;
   if (integrate && values.uri !== undefined) usageError("--integrate and --uri exclude each other: an integrated image is fetched from the file itself");
@@ -187,6 +181,25 @@ async function hashFile(path: string): Promise<{ digest: Uint8Array; size: numbe
   }
   if (!Number.isSafeInteger(size)) fail("file", `${path} is too large`);
   return { digest: new Uint8Array(hash.digest()), size };
+}
+
+/** The flags every signed manifest takes (update create, patch create), checked: --out --seq --epoch --vendor-id --class-id --key. */
+export function manifestFlags(values: { out?: string; seq?: string; epoch?: string; "vendor-id"?: string; "class-id"?: string; key?: string[] }): {
+  outPath: string;
+  sequenceNumber: number;
+  securityEpoch: number;
+  vendorId: Uint8Array;
+  classId: Uint8Array;
+  keyPaths: string[];
+} {
+  const outPath = required(values.out, "--out");
+  const sequenceNumber = parseCount(required(values.seq, "--seq"), "--seq");
+  const securityEpoch = values.epoch === undefined ? 0 : parseCount(values.epoch, "--epoch");
+  const vendorId = parseUuid(required(values["vendor-id"], "--vendor-id"), "--vendor-id");
+  const classId = parseUuid(required(values["class-id"], "--class-id"), "--class-id");
+  const keyPaths = values.key ?? [];
+  if (keyPaths.length === 0) usageError("missing --key");
+  return { outPath, sequenceNumber, securityEpoch, vendorId, classId, keyPaths };
 }
 
 export function parseCount(text: string, flag: string): number {
