@@ -12,7 +12,7 @@ import { SLOT_FILES } from "../sdk/update/file-port";
 import { RECORD_KEYS } from "../sdk/update/records";
 import { decodeTrustDocument, signTrustUpdate, TRUST_UPDATE_AAD } from "../sdk/update/trust";
 import { nodeCrypto } from "../ports/node/crypto";
-import { AgentHarness } from "./support/agent-harness";
+import { AgentHarness, harnessFor, untilOnline } from "./support/agent-harness";
 import { until } from "./support/devices";
 import { simUpdate, trustDocument, updateKeys } from "./support/updates";
 
@@ -21,14 +21,10 @@ const TRUST = trustDocument(KEYS, 2);
 const NEW = updateKeys(2, "new");
 
 function harness(t: ExecutionContext, options: ConstructorParameters<typeof AgentHarness>[0] = { trust: TRUST }): AgentHarness {
-  const h = new AgentHarness(options);
-  t.teardown(() => h.stop());
-  return h;
+  return harnessFor(t, options);
 }
 
-async function online(h: AgentHarness): Promise<void> {
-  await until("online", () => h.device.state === "online");
-}
+const online = untilOnline;
 
 function update(seq: number, keys = KEYS.slice(0, 2), options: Partial<Parameters<typeof simUpdate>[0]> = {}) {
   return simUpdate({ app: "thermostat", firmware: `thermostat-sim 0.${seq}.0`, seq, keys, payloadBytes: 20_000, ...options });

@@ -15,7 +15,7 @@ import { encodeBlock } from "../sdk/update/messages";
 import { RECORD_KEYS } from "../sdk/update/records";
 import { nodeCrypto } from "../ports/node/crypto";
 import { INTEGRATED_IMAGE } from "../host/server/update-package";
-import { AgentHarness } from "./support/agent-harness";
+import { AgentHarness, harnessFor, untilOnline } from "./support/agent-harness";
 import { until } from "./support/devices";
 import { exampleIds, simUpdate, trustDocument, updateKeys } from "./support/updates";
 
@@ -24,14 +24,10 @@ const TRUST = trustDocument(KEYS, 2);
 const OTHER = updateKeys(2, "evil");
 
 function harness(t: ExecutionContext, options: ConstructorParameters<typeof AgentHarness>[0] = { trust: TRUST }): AgentHarness {
-  const h = new AgentHarness(options);
-  t.teardown(() => h.stop());
-  return h;
+  return harnessFor(t, options);
 }
 
-async function online(h: AgentHarness): Promise<void> {
-  await until("online", () => h.device.state === "online");
-}
+const online = untilOnline;
 
 /** The refusal arrived as a status and as a security event; the factory build runs; nothing waits to boot. */
 async function refused(t: ExecutionContext, h: AgentHarness, code: string): Promise<void> {

@@ -4,6 +4,8 @@
 // chooses (or forges). reboot() does what a reset does: a new port (its boot step), Device and agent over
 // the same storage and slots.
 
+import type { ExecutionContext } from "ava";
+import { until } from "./devices";
 import { Device } from "../../sdk/device";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { utf8 } from "../../sdk/cbor/encode";
@@ -229,4 +231,16 @@ export class AgentHarness {
   births(): CborMap[] {
     return this.publications.filter((p) => p.kind === "birth").map((p) => p.body);
   }
+}
+
+/** A harness for one test, stopped when the test ends. */
+export function harnessFor(t: ExecutionContext, options: ConstructorParameters<typeof AgentHarness>[0]): AgentHarness {
+  const h = new AgentHarness(options);
+  t.teardown(() => h.stop());
+  return h;
+}
+
+/** Waits until the harness's device is online. */
+export async function untilOnline(h: AgentHarness): Promise<void> {
+  await until("online", () => h.device.state === "online");
 }
