@@ -1,9 +1,10 @@
 // Fleet rollouts through a real mosquitto with simulated devices running the update agent: waves that
 // start only when the wave before has ended, a halt when failures pass the threshold, an abort (over the
-// HTTP API, audited), a rollout that resumes after the server restarts on the same database, and one
-// that survives a broker restart.
+// HTTP API, audited) whose stop makes a downloading device cancel and say so, a rollout that resumes
+// after the server restarts on the same database, and one that survives a broker restart.
 import test, { type ExecutionContext } from "ava";
-import { join } from "node:path";
+import { statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { FleetServer, type FleetServerOptions } from "../host/server/fleet-server";
 import type { Rollout } from "../host/server/rollouts";
 import { FINAL_DEVICE_STATES } from "../host/server/rollouts";
@@ -11,7 +12,8 @@ import { createFleetHttpApi } from "../host/server/http-api";
 import { Simulator } from "../host/sim/simulator";
 import { thermostatApp } from "../host/sim/apps";
 import { startMosquitto, type MosquittoBroker } from "./support/brokers";
-import { until } from "./support/devices";
+import { sleep, until } from "./support/devices";
+import { SLOT_FILES } from "../sdk/update/file-port";
 import { bearer, guardOf, tokenFor } from "./support/api-access";
 import { exampleIds, provisionFleet, simUpdate, trustDocument, updateKeys } from "./support/updates";
 
@@ -142,6 +144,58 @@ test("an abort over the API stops devices that have not installed, is audited, a
   t.is(again.status, 409);
   t.is(((await again.json()) as { error: { code: string } }).error.code, "rollout-ended");
   t.is((await call("GET", "/api/rollouts/r-unknown")).status, 404);
+});
+
+test("an abort mid-download sends a stop: the device stops asking for blocks, empties its slot and says aborted, signed; a new rollout then installs", async (t) => {
+  // A slow transfer (20 blocks a second) so the abort lands in the middle of the download.
+  const f = await fleet(t, "stop", 1, { updates: { requestsPerSecond: 20, requestBurst: 4 } });
+  const [id] = f.ids;
+  const update = simUpdate({ app: "thermostat", firmware: "thermostat-sim 7", seq: 7, keys: KEYS, payloadBytes: 400_000 });
+  const first = await f.server.createRollout({ file: update.file, devices: f.ids });
+  await until("downloading", () => f.server.rollout(first.id)!.devices.find((d) => d.state === "downloading" && d.progress >= 10), 30_000);
+  t.is(f.server.abortRollout(first.id, "ops").devices[0].state, "aborted");
+  const status = await until("the device's own aborted status", () => {
+    const s = f.server.updateState(id)?.status;
+    return s?.rollout === first.id && s.state === "aborted" ? s : undefined;
+  }, 30_000);
+  t.true(status.progress >= 10 && status.progress < 100, `aborted at ${status.progress} %`);
+  t.is(status.manifest, 7);
+  const row = await until("the rollout shows where the device stopped", () => f.server.rollout(first.id)!.devices.find((d) => d.progress === status.progress), 30_000);
+  t.is(row.state, "aborted");
+  const device = f.sim.device(id);
+  t.is(device.agent.state, "idle");
+  t.is(statSync(join(dirname(f.dbPath), "state", id, "update", SLOT_FILES[1 - device.boot.slot])).size, 0, "the slot is empty");
+  // The requests that were on their way when the server stopped serving are counted, not refused as events.
+  const refused = f.server.transfer.stopped(id)!.refused;
+  // Longer than the device's longest wait before asking again (maxRetryMs 2000 here): a transfer still
+  // running would have asked again by then.
+  await sleep(2500);
+  t.is(f.server.transfer.stopped(id)!.refused, refused, "no block request after the stop was handled");
+  t.deepEqual(f.server.events({}).filter((e) => e.source === "server" && e.device === id).map((e) => e.code), []);
+
+  const second = await f.server.createRollout({ file: update.file, devices: f.ids });
+  const done = await until("the new rollout done", () => ended(f.server, second.id), 90_000);
+  t.is(done.state, "done", done.reason ?? "");
+  t.like(done.counts, { confirmed: 1 });
+  t.is(f.sim.device(id).build.firmware, "thermostat-sim 7");
+  t.is(f.server.rollout(first.id)!.devices[0].state, "aborted", "the aborted rollout still says so");
+  t.is(f.server.transfer.stopped(id)!.refused, refused);
+});
+
+test("a stop for another rollout changes nothing: the download goes on and the rollout ends done", async (t) => {
+  const f = await fleet(t, "other", 1, { updates: { requestsPerSecond: 20, requestBurst: 4 } });
+  const [id] = f.ids;
+  const states: string[] = [];
+  f.server.updateChanges.listen(() => states.push(f.server.updateState(id)?.status?.state ?? ""));
+  const update = simUpdate({ app: "thermostat", firmware: "thermostat-sim 8", seq: 8, keys: KEYS, payloadBytes: 200_000 });
+  const created = await f.server.createRollout({ file: update.file, devices: f.ids });
+  await until("downloading", () => f.server.rollout(created.id)!.devices[0].state === "downloading", 30_000);
+  await f.server.stopUpdate(id, "r-not-this-one");
+  const done = await until("the rollout done", () => ended(f.server, created.id), 90_000);
+  t.is(done.state, "done", done.reason ?? "");
+  t.is(f.sim.device(id).build.firmware, "thermostat-sim 8");
+  t.false(states.includes("aborted"), states.join(", "));
+  t.is(f.server.transfer.stopped(id)!.refused, 0);
 });
 
 test("a rollout resumes after the server restarts on the same database", async (t) => {

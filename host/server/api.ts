@@ -74,8 +74,13 @@ export interface FleetApi {
    * (updateState, updateChanges). Fails with unknown-device, invalid-input, server-stopped.
    */
   offerUpdate(request: UpdateOfferRequest): Promise<void>;
-  /** Stops serving a device's blocks (its rollout ended or was aborted). */
+  /** Stops serving a device's blocks (its rollout ended). */
   withdrawUpdate(device: string): void;
+  /**
+   * Stops a device's download of an aborted rollout: no more blocks, and a stop message that makes the
+   * device cancel the download and report `aborted` (update-transfer.ts). Fails with unknown-device, server-stopped.
+   */
+  stopUpdate(device: string, rollout: string): Promise<void>;
   /** Sends a signed trust update to a registered device. */
   sendTrustUpdate(request: TrustUpdateRequest): Promise<void>;
   /** A device's update state: what its latest birth says is installed, and its latest status. */

@@ -390,6 +390,12 @@ export class FleetServer implements FleetApi {
     this.transfer.withdraw(device);
   }
 
+  async stopUpdate(device: string, rollout: string): Promise<void> {
+    if (this.stopped) fail("server-stopped", "the server is stopping");
+    if (!this.keys.has(device)) fail("unknown-device", `device ${device} is not registered`);
+    await this.transfer.stop(device, rollout);
+  }
+
   async sendTrustUpdate(request: TrustUpdateRequest): Promise<void> {
     if (this.stopped) fail("server-stopped", "the server is stopping");
     if (!this.keys.has(request.device)) fail("unknown-device", `device ${request.device} is not registered`);

@@ -7,9 +7,15 @@
 //             running -> halted     failures (refused, rolled back, failed) passed max failures: no new wave
 //                                   starts; devices already offered go on to their end
 //             running -> aborted    by a person (POST /api/rollouts/:id/abort, audited): devices not yet
-//                                   installed are stopped (their blocks are no longer served)
+//                                   installed are stopped: their blocks are no longer served, and those
+//                                   offered are sent a stop, on which a device downloading the update
+//                                   cancels it, empties its slot and says so (its signed `aborted`)
 //   device    pending -> offered -> downloading (n %) -> verified -> installed -> confirmed
 //                                 \-> refused (code) | rolled-back (code) | failed (code) | aborted
+//
+// After an abort a device's own statuses still count where they tell how it ended: `aborted` (how far
+// it got), or, when the stop came too late (the image was already installed: a trial is never stopped),
+// installed, confirmed or rolled-back. The row says what the device did, not only what the server asked.
 //
 // A wave starts when every device of the waves before it is in a final state (confirmed, refused,
 // rolled-back, failed, aborted). A device that says nothing for deviceTimeoutMs while in flight fails
@@ -105,7 +111,7 @@ export interface RolloutRequest {
 }
 
 /** What rollouts need of the fleet server. */
-export type RolloutFleet = Pick<FleetApi, "devices" | "offerUpdate" | "withdrawUpdate" | "updateState" | "updateChanges">;
+export type RolloutFleet = Pick<FleetApi, "devices" | "offerUpdate" | "withdrawUpdate" | "stopUpdate" | "updateState" | "updateChanges">;
 
 export interface RolloutOptions {
   /** A device in flight that says nothing for this long fails with update-timeout (default 10 min). */
@@ -261,8 +267,9 @@ export class Rollouts {
 
   /**
    * Aborts a running or halted rollout: no further wave starts, and devices that have not installed the
-   * new build are stopped (aborted; the server no longer serves their blocks). A device already restarting
-   * into the new build goes on to confirm or roll back. Refused for a rollout that ended (rollout-ended).
+   * new build are stopped (aborted; the server no longer serves their blocks, and each one offered is
+   * sent a stop: it cancels its download and says `aborted`). A device already restarting into the new
+   * build goes on to confirm or roll back. Refused for a rollout that ended (rollout-ended).
    */
   abort(id: string, by?: string): Rollout {
     const row = this.row(id);
@@ -274,7 +281,12 @@ export class Rollouts {
       this.setState(id, "aborted", `aborted${by ? ` by ${by}` : ""}: ${stopped.length} device(s) stopped before installing`, now);
       for (const d of stopped) this.setDevice(id, d.device, "aborted", d.progress, null, now);
     })();
-    for (const d of stopped) if (d.state !== "pending") this.fleet.withdrawUpdate(d.device);
+    for (const d of stopped) {
+      if (d.state === "pending") continue;
+      // Not awaited: the abort is recorded either way, and a stop that did not go out is sent again
+      // when the device asks for a block of this rollout (update-transfer.ts).
+      this.fleet.stopUpdate(d.device, id).catch((e: unknown) => this.log(`rollout ${id}: cannot send the stop to ${d.device}: ${(e as Error).message}`));
+    }
     this.updates.delete(id);
     this.log(`rollout ${id}: aborted${by ? ` by ${by}` : ""}, ${stopped.length} device(s) stopped`);
     this.changes.raise(id);
@@ -389,11 +401,15 @@ export class Rollouts {
     const status = state.status;
     if (status !== null) {
       const row = this.db.prepare("SELECT * FROM rollout_devices WHERE rollout = ? AND device = ?").get(status.rollout, device) as DeviceDbRow | undefined;
-      if (row !== undefined && !isFinal(row.state) && row.state !== "pending") {
+      const aborted = row !== undefined && this.afterAbort(row, status.state);
+      if (row !== undefined && ((!isFinal(row.state) && row.state !== "pending") || aborted)) {
         const next = this.fromStatus(row, state);
         if (next !== undefined && (next.state !== row.state || next.progress !== row.progress || next.code !== row.code)) {
           this.setDevice(row.rollout, device, next.state, next.progress, next.code, Date.now());
-          changed.add(row.rollout);
+          // The abort already stopped serving it, and no wave follows: nothing to withdraw or advance
+          // (a withdraw now could take a newer rollout's offer to the device away).
+          if (aborted) this.changes.raise(row.rollout);
+          else changed.add(row.rollout);
         }
       }
     }
@@ -423,6 +439,14 @@ export class Rollouts {
     this.advance(id).catch((e: unknown) => this.log(`rollout ${id}: ${(e as Error).message}`));
   }
 
+  /**
+   * Whether a status still counts for a device the server marked aborted: the device's own `aborted`
+   * (how far it got), or the statuses of an image installed before the stop reached it.
+   */
+  private afterAbort(row: DeviceDbRow, status: string): boolean {
+    return row.state === "aborted" && (status === "aborted" || status === "installed" || status === "confirmed" || status === "rolled-back") && this.row(row.rollout)?.state === "aborted";
+  }
+
   /** The device row a status of its rollout makes. */
   private fromStatus(row: DeviceDbRow, state: DeviceUpdateState): { state: RolloutDeviceState; progress: number; code: string | null } | undefined {
     const status = state.status!;
@@ -437,6 +461,8 @@ export class Rollouts {
         return { state: "confirmed", progress: 100, code: null };
       case "rolled-back":
         return { state: "rolled-back", progress: row.progress, code: status.code };
+      case "aborted":
+        return { state: "aborted", progress: Math.max(0, Math.min(100, status.progress)), code: null };
       case "refused": {
         // A device that already runs this build refuses it again (not newer): an offer repeated after a
         // server restart, or a rollout of a build some devices have. That is the rollout's goal reached.

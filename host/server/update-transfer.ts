@@ -5,6 +5,7 @@
 // and stores the signed `update` statuses the devices publish.
 //
 //   offer  <prefix>/<device>/update/offer  QoS 1   { rollout, envelope, ? blockSize }
+//   stop   <prefix>/<device>/update/offer  QoS 1   { rollout, stop: true }
 //   trust  <prefix>/<device>/update/trust  QoS 1   { rollout, trust }
 //   get    <prefix>/<device>/update/get    QoS 0   (from the device) { rollout, offset, length }
 //   block  <prefix>/<device>/update/block  QoS 0   { rollout, offset, data }
@@ -15,12 +16,17 @@
 // Requests beyond a device's rate (a token bucket, default 200 per second, bursts of 64) are dropped
 // silently: the device asks again after its timeout, with backoff. Reads of the image in flight are
 // bounded overall (default 64); a request that finds them all busy is dropped the same way.
+//
+// A stop (an aborted rollout) goes on the offer topic, behind the offer it cancels: the device cancels
+// its download and says `aborted`. Its requests for the stopped rollout that were on their way are
+// dropped and counted (stopped()), not refused as events; while they keep coming (the stop was lost, or
+// the device restarted and resumed), the stop is sent again, at most every STOP_RESEND_MS.
 
 import type { MqttClient } from "mqtt";
 import { open, type FileHandle } from "node:fs/promises";
 import { errorCode, fail } from "../../sdk/errors";
 import type { ErrorCode } from "../../sdk/error-codes";
-import { decodeBlockRequest, encodeBlock, encodeOffer, encodeTrustMessage, MAX_BLOCK_SIZE, MAX_ROLLOUT, MIN_BLOCK_SIZE, UPDATE_TOPICS } from "../../sdk/update/messages";
+import { decodeBlockRequest, encodeBlock, encodeOffer, encodeStop, encodeTrustMessage, MAX_BLOCK_SIZE, MAX_ROLLOUT, MIN_BLOCK_SIZE, UPDATE_TOPICS } from "../../sdk/update/messages";
 import { DEFAULT_BLOCK_SIZE } from "../../sdk/update/agent";
 import { checkTopicLevel } from "../client/mqtt";
 import { readUpdatePackage, type UpdatePackage } from "./update-package";
@@ -112,20 +118,33 @@ export interface UpdateTransferOptions {
   log?(line: string): void;
 }
 
+/** A stop is sent again when requests for the stopped rollout still come this long after it (ms). */
+export const STOP_RESEND_MS = 5000;
+
+interface Stopped {
+  readonly rollout: string;
+  /** Requests for the stopped rollout after the stop was sent: dropped, not served. */
+  refused: number;
+  sentAt: number;
+}
+
 interface Offered {
   readonly rollout: string;
   readonly image: ImageSource;
   readonly blockSize: number;
   tokens: number;
   refilled: number;
-  /** Blocks served and requests dropped by the rate limit, for tests and the rollout layer's figures. */
+  /** Blocks served, requests dropped by the rate limit, and by the bound on reads in flight (for tests and benchmarks). */
   served: number;
   limited: number;
+  busy: number;
 }
 
 export class UpdateTransfer {
   private readonly o: UpdateTransferOptions;
   private readonly offers = new Map<string, Offered>();
+  /** Per device, the rollout stopped last (a stop replaces it): one small record per device at most. */
+  private readonly stops = new Map<string, Stopped>();
   private readonly rate: number;
   private readonly burst: number;
   private readonly maxReads: number;
@@ -159,7 +178,7 @@ export class UpdateTransfer {
     if (typeof request.rollout !== "string" || request.rollout.length === 0 || request.rollout.length > MAX_ROLLOUT) fail("invalid-input", `rollout must be text of 1 to ${MAX_ROLLOUT} characters`);
     const blockSize = request.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) fail("invalid-input", `blockSize must be ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`);
-    this.offers.set(device, { rollout: request.rollout, image: request.image, blockSize, tokens: this.burst, refilled: Date.now(), served: 0, limited: 0 });
+    this.offers.set(device, { rollout: request.rollout, image: request.image, blockSize, tokens: this.burst, refilled: Date.now(), served: 0, limited: 0, busy: 0 });
     await client.publishAsync(this.topic(device, UPDATE_TOPICS.offer), Buffer.from(encodeOffer({ rollout: request.rollout, envelope: request.envelope, blockSize })), { qos: 1 });
   }
 
@@ -171,15 +190,36 @@ export class UpdateTransfer {
     await client.publishAsync(this.topic(device, UPDATE_TOPICS.trust), Buffer.from(encodeTrustMessage({ rollout, trust })), { qos: 1 });
   }
 
-  /** Stops serving a device's blocks (its rollout ended or was aborted). */
+  /** Stops serving a device's blocks (its rollout ended). */
   withdraw(device: string): void {
     this.offers.delete(device);
   }
 
-  /** What is offered to a device now, and how it went: blocks served, requests dropped by the rate limit. */
-  offered(device: string): { rollout: string; size: number; blockSize: number; served: number; limited: number } | undefined {
+  /**
+   * Stops a device's download of `rollout` (the rollout was aborted): its blocks are no longer served,
+   * and the device is told to stop (QoS 1, on the offer topic). Settles when the broker has the stop.
+   */
+  async stop(device: string, rollout: string): Promise<void> {
+    checkTopicLevel(device, "device");
+    if (this.offers.get(device)?.rollout === rollout) this.offers.delete(device);
+    const stopped: Stopped = { rollout, refused: 0, sentAt: Date.now() };
+    this.stops.set(device, stopped);
+    await this.sendStop(device, stopped);
+  }
+
+  /** The rollout stopped last for a device, and how many of its requests came after the stop. */
+  stopped(device: string): { rollout: string; refused: number } | undefined {
+    const s = this.stops.get(device);
+    return s && { rollout: s.rollout, refused: s.refused };
+  }
+
+  /**
+   * What is offered to a device now, and how it went: blocks served, requests dropped by the rate limit
+   * (limited) and because the reads in flight were all busy (busy).
+   */
+  offered(device: string): { rollout: string; size: number; blockSize: number; served: number; limited: number; busy: number } | undefined {
     const o = this.offers.get(device);
-    return o && { rollout: o.rollout, size: o.image.size, blockSize: o.blockSize, served: o.served, limited: o.limited };
+    return o && { rollout: o.rollout, size: o.image.size, blockSize: o.blockSize, served: o.served, limited: o.limited, busy: o.busy };
   }
 
   /** A block request from `device` (the message on <prefix>/<device>/update/get). Never throws. */
@@ -193,6 +233,17 @@ export class UpdateTransfer {
     }
     const offered = this.offers.get(device);
     const { rollout, offset, length } = request;
+    const stopped = this.stops.get(device);
+    if (offered?.rollout !== rollout && stopped?.rollout === rollout) {
+      // On its way before the device had the stop, or the stop was lost: told again, now and then.
+      stopped.refused++;
+      const now = Date.now();
+      if (now - stopped.sentAt >= STOP_RESEND_MS) {
+        stopped.sentAt = now;
+        this.sendStop(device, stopped).catch((e: unknown) => this.o.log?.(`update: cannot send the stop to ${device} again: ${(e as Error).message}`));
+      }
+      return;
+    }
     if (offered === undefined || offered.rollout !== rollout) {
       this.o.onRefused?.(device, "update-block-unexpected", `a block request for rollout ${JSON.stringify(rollout)}, which is not offered to ${device}`);
       return;
@@ -201,8 +252,12 @@ export class UpdateTransfer {
       this.o.onRefused?.(device, "update-block-unexpected", `a block request for ${length} bytes at ${offset}: the image is ${offered.image.size} bytes in blocks of ${offered.blockSize}`);
       return;
     }
-    if (!this.take(offered) || this.reads >= this.maxReads) {
+    if (!this.take(offered)) {
       offered.limited++;
+      return;
+    }
+    if (this.reads >= this.maxReads) {
+      offered.busy++;
       return;
     }
     this.reads++;
@@ -220,6 +275,10 @@ export class UpdateTransfer {
           this.o.log?.(`update: cannot read the image for ${device} at ${offset}: ${(e as Error).message}`);
         },
       );
+  }
+
+  private async sendStop(device: string, stopped: Stopped): Promise<void> {
+    await this.connected().publishAsync(this.topic(device, UPDATE_TOPICS.offer), Buffer.from(encodeStop({ rollout: stopped.rollout })), { qos: 1 });
   }
 
   /** A token of the device's bucket, if it has one. */

@@ -113,9 +113,12 @@ export interface UpdateInfo {
 export type UpdateAgentState = "idle" | "downloading" | "trial" | "no-trust";
 export const UPDATE_AGENT_STATES: readonly UpdateAgentState[] = ["idle", "downloading", "trial", "no-trust"];
 
-/** The steps an update status reports (protocol section 8). */
-export type UpdateState = "offered" | "downloading" | "verified" | "installed" | "confirmed" | "rolled-back" | "refused" | "trusted";
-export const UPDATE_STATES: readonly UpdateState[] = ["offered", "downloading", "verified", "installed", "confirmed", "rolled-back", "refused", "trusted"];
+/**
+ * The steps an update status reports (protocol section 8). aborted: the server stopped the rollout while
+ * the device downloaded it; the device cancelled the transfer and emptied the slot.
+ */
+export type UpdateState = "offered" | "downloading" | "verified" | "installed" | "confirmed" | "rolled-back" | "refused" | "trusted" | "aborted";
+export const UPDATE_STATES: readonly UpdateState[] = ["offered", "downloading", "verified", "installed", "confirmed", "rolled-back", "refused", "trusted", "aborted"];
 
 /**
  * An update status: one step of an update (an offered manifest) or of a trust update. The publication
@@ -129,7 +132,7 @@ export interface UpdateBody extends PublicationHeader, StreamPosition {
   /** The trust document's sequence number (for a trust update's steps). */
   readonly trust?: number;
   readonly state: UpdateState;
-  /** 0 to 100: the share of the image received (downloading), 100 once it is all there. */
+  /** 0 to 100: the share of the image received (downloading, aborted), 100 once it is all there. */
   readonly progress: number;
   /** Why: for refused and rolled-back always; for confirmed when the build was kept without a health check. */
   readonly code?: string;

@@ -20,8 +20,12 @@
 //    doors' self-tests pass, and the app's own check, within a deadline. Passed: confirm. Failed, or no
 //    confirmation (a crash, a restart): the previous build runs again (rolled back), unless it is below
 //    the minimum security epoch: then the trial build is kept, confirmed at once, and the status says why.
+// 5. A stop (the server aborted the rollout; on the offer topic) naming the rollout being downloaded
+//    cancels the transfer, empties the slot and reports `aborted` (with how far it got). A stop for
+//    another rollout, with nothing in progress, or once the image was installed (a trial is never
+//    stopped by a server: only its health check decides) is ignored, and the log says why.
 // Every step is a signed `update` status (offered, downloading n %, verified, installed, confirmed,
-// rolled-back, refused: code); every refusal is also a security event, and the refused status goes out
+// rolled-back, aborted, refused: code); every refusal is also a security event, and the refused status goes out
 // only when that event passed the device's rate limit, so a flood of bad offers cannot make the device
 // sign without bound. Trust updates (`trust`, sdk/update/trust.ts) rotate the update keys and raise the
 // minimum security epoch.
@@ -58,7 +62,7 @@ import type { SuitComponent, SuitCopyRequest, SuitFetchRequest, SuitHost, SuitIm
 import { parseManifest, type SuitManifest } from "../suit/manifest";
 import { processManifest, type SuitProcedure } from "../suit/processor";
 import { ImageReceiver } from "../suit/receiver";
-import { decodeOffer, decodeTrustMessage, UPDATE_TOPICS } from "./messages";
+import { decodeOffer, decodeStop, decodeTrustMessage, UPDATE_TOPICS, type Stop } from "./messages";
 import { readJob, readSlotRecord, RECORD_KEYS, writeJob, writeSlotRecord, type JobRecord, type SlotRecord } from "./records";
 import { BlockTransfer, type TransferSettings } from "./transfer";
 import { acceptTrustUpdate, decodeTrustDocument, encodeTrustDocument, MAX_TRUST_UPDATE_BYTES, trustOf, type UpdateTrustDocument } from "./trust";
@@ -114,6 +118,8 @@ interface Run {
   transfer?: BlockTransfer;
   /** Set when a newer offer replaced it: its end reports update-superseded and touches nothing. */
   superseded?: boolean;
+  /** Set when a stop ended it: its end touches nothing and reports nothing more (onStop reported aborted). */
+  aborted?: boolean;
   /** What the fetch stored and checked: image-match answers from it. */
   measured?: SuitImageMeasurement;
 }
@@ -205,7 +211,17 @@ export class UpdateAgent implements DeviceService, SuitHost {
   onMessage(topic: string, message: Uint8Array): void {
     if (this.stopped) return;
     if (topic === UPDATE_TOPICS.block) this.run?.transfer?.onBlock(message);
-    else if (topic === UPDATE_TOPICS.offer) this.onOffer(message);
+    else if (topic === UPDATE_TOPICS.offer) {
+      let stop: Stop | undefined;
+      try {
+        stop = decodeStop(message);
+      } catch (e) {
+        this.link.refuse(errorCode(e) as ErrorCode);
+        return;
+      }
+      if (stop !== undefined) this.onStop(stop);
+      else this.onOffer(message);
+    }
     else if (topic === UPDATE_TOPICS.trust) this.onTrust(message);
   }
 
@@ -400,13 +416,39 @@ export class UpdateAgent implements DeviceService, SuitHost {
     this.clearJob(true);
   }
 
+  /**
+   * The server stopped a rollout. Only the download of that rollout ends: its transfer is cancelled (no
+   * further block request), the slot emptied, and the signed status says `aborted` with how far it got.
+   * Unsigned, so it is never more than that: a trial build is not stopped (its health check decides), and
+   * a stop for another rollout changes nothing.
+   */
+  private onStop(stop: Stop): void {
+    const run = this.run;
+    const job = this.job;
+    const downloading = run?.rollout ?? job?.rollout;
+    if (job?.phase === "trial") return this.log(`stop for rollout ${stop.rollout} ignored: manifest ${job.seq} is installed (a trial is not stopped by a server)`);
+    if (downloading === undefined) return this.log(`stop for rollout ${stop.rollout} ignored: no update in progress`);
+    if (stop.rollout !== downloading) return this.log(`stop for rollout ${stop.rollout} ignored: downloading rollout ${downloading}`);
+    const seq = run?.manifest.sequenceNumber ?? (job as JobRecord).seq;
+    const received = run?.transfer?.received ?? job?.offset ?? 0;
+    const size = job?.size ?? 0;
+    if (run !== undefined) {
+      run.aborted = true;
+      run.transfer?.cancel(new GatehouseError("internal", "the server stopped the rollout")); // never reported: run.aborted
+    }
+    this.run = undefined;
+    this.clearJob(true);
+    this.log(`rollout ${stop.rollout} stopped by the server: manifest ${seq} aborted at byte ${received}, the slot emptied`);
+    this.link.publish("update", { rollout: stop.rollout, manifest: seq, state: "aborted", progress: size === 0 ? 0 : percent(received, size) });
+  }
+
   /** Runs the update procedure; on success the image is marked to boot on trial and the device restarts. */
   private update(run: Run): void {
     this.run = run;
     this.procedure = "update";
     processManifest(run.manifest, this, "update").then(
       () => {
-        if (run.superseded || this.stopped) return;
+        if (run.superseded || run.aborted || this.stopped) return;
         if (run.measured === undefined) {
           this.run = undefined;
           this.clearJob(true);
@@ -416,7 +458,7 @@ export class UpdateAgent implements DeviceService, SuitHost {
         this.install(run);
       },
       (e: unknown) => {
-        if (this.stopped) return;
+        if (this.stopped || run.aborted) return;
         const code = run.superseded ? "update-superseded" : errorCode(e);
         if (!run.superseded) {
           this.run = undefined;

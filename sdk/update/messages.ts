@@ -2,13 +2,18 @@
 // text keys, each read strictly (deterministic CBOR, exactly its fields, every length bounded):
 //
 //   offer  server -> device, QoS 1   { "rollout": text, "envelope": bstr, ? "blockSize": uint }
+//   stop   server -> device, QoS 1   { "rollout": text, "stop": true }   (on the offer topic)
 //   trust  server -> device, QoS 1   { "rollout": text, "trust": bstr }
 //   get    device -> server, QoS 0   { "rollout": text, "offset": uint, "length": uint }
 //   block  server -> device, QoS 0   { "rollout": text, "offset": uint, "data": bstr }
 //
 // None of them is signed: the envelope in an offer is (k of n), and it fixes the image's size and digest,
 // which every block is checked against; a trust update carries its own signatures. A stale offer is
-// refused by its manifest's sequence number. Device-safe.
+// refused by its manifest's sequence number. A stop (the server aborted the rollout) can only end a
+// download in progress of the rollout it names: it never installs anything nor touches a build that was
+// installed, and withholding blocks, which anyone who can publish there could do, ends a download too.
+// It travels on the offer topic so that it stays in order behind the offer it cancels (MQTT keeps the
+// order of one topic) and needs no broker rule of its own. Device-safe.
 //
 // Refusals (stable code): update-offer-malformed.
 
@@ -27,11 +32,18 @@ export const MIN_BLOCK_SIZE = 64;
 export const MAX_BLOCK_SIZE = 65536;
 /** What a block message adds around its data. */
 const BLOCK_OVERHEAD = 128;
+/** The longest stop message (a rollout of 64 characters, each up to 4 UTF-8 bytes, and the "stop" field). */
+const MAX_STOP_BYTES = 4 * MAX_ROLLOUT + 16;
 
 export interface Offer {
   readonly rollout: string;
   readonly envelope: Uint8Array;
   readonly blockSize?: number;
+}
+
+/** The server stopped (aborted) a rollout: a device downloading it cancels the download. */
+export interface Stop {
+  readonly rollout: string;
 }
 
 export interface TrustMessage {
@@ -93,6 +105,29 @@ export function decodeOffer(message: Uint8Array, maxEnvelope: number): Offer {
   const blockSize = map.has("blockSize") ? uint(map, "blockSize", "offer") : undefined;
   if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE)) malformed("offer", `blockSize must be ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`);
   return { rollout: map.get("rollout") as string, envelope: bytes(map, "envelope", "offer"), blockSize };
+}
+
+export function encodeStop(stop: Stop): Uint8Array {
+  return encode({ rollout: stop.rollout, stop: true });
+}
+
+/**
+ * A message on the offer topic read as a stop: undefined when it is not one (it has no "stop" field, or
+ * is longer than any stop: an offer, for decodeOffer to read). A message with a "stop" field must be
+ * exactly a stop, or update-offer-malformed.
+ */
+export function decodeStop(message: Uint8Array): Stop | undefined {
+  if (message.length > MAX_STOP_BYTES) return undefined;
+  let value: CborValue;
+  try {
+    value = decode(message, { maxLength: MAX_STOP_BYTES, maxStringLength: MAX_STOP_BYTES, maxDepth: 2, maxItems: 16 });
+  } catch {
+    return undefined; // not a stop; decodeOffer reports what is wrong with it
+  }
+  if (!(value instanceof Map) || !value.has("stop")) return undefined;
+  const map = readMap(message, "stop", MAX_STOP_BYTES, ["rollout", "stop"], 2);
+  if (map.get("stop") !== true) malformed("stop", "stop must be true");
+  return { rollout: map.get("rollout") as string };
 }
 
 export function encodeTrustMessage(message: TrustMessage): Uint8Array {
