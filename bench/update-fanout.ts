@@ -2,6 +2,11 @@
 // same bytes with plain MQTT clients, in the same run (issue 7 item 9; goal: ratio >= 0.5).
 //
 //   node --import tsx bench/update-fanout.ts [--devices 100] [--kib 1024] [--block 4096] [--no-disk] [--reads N]
+//                                            [--window N] [--rate N] [--burst N]
+//
+// --window, --rate, --burst and --reads override the transfer's bounds (the devices' window of
+// outstanding requests; the server's per-device token bucket and its image reads in flight), to find
+// which one bounds the transfer; without them the defaults are measured.
 //
 // Both sides move devices x image bytes through the same broker on this machine:
 // - update: the fleet server offers the update to every device (one rollout, one wave); each device
@@ -49,6 +54,9 @@ const GOAL = 0.5;
 const SKIP_DISK = process.argv.includes("--no-disk");
 /** --reads N: the server's image reads in flight, all devices together (its default is 64). */
 const READS = process.argv.includes("--reads") ? argument("reads", 64) : undefined;
+const WINDOW = process.argv.includes("--window") ? argument("window", 2) : undefined;
+const RATE = process.argv.includes("--rate") ? argument("rate", 200) : undefined;
+const BURST = process.argv.includes("--burst") ? argument("burst", 64) : undefined;
 const TIMEOUT_MS = 600_000;
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 
@@ -70,7 +78,7 @@ async function updateRun(onDisk: boolean): Promise<number> {
   const keys = updateKeys(2);
   const ids = Array.from({ length: N }, (_, i) => `fan-${String(i + 1).padStart(3, "0")}`);
   const fleet = provisionFleet(ids, trustDocument(keys, 2));
-  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: fleet.identitiesDir, clientId: "fanout-server", updates: READS === undefined ? undefined : { maxReadsInFlight: READS } });
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: fleet.identitiesDir, clientId: "fanout-server", updates: { maxReadsInFlight: READS, requestsPerSecond: RATE, requestBurst: BURST } });
   const sim = await Simulator.start({
     example: thermostatApp({ tickMs: 5000 }),
     brokerUrl: broker.url,
@@ -79,7 +87,7 @@ async function updateRun(onDisk: boolean): Promise<number> {
     // In memory: the slots and the devices' records, as each device's own flash would hold them. On disk:
     // files written durably (fsync), all devices' on one disk and in one event loop.
     stateDir: onDisk ? join(work, "state") : undefined,
-    updates: { healthDeadlineMs: 60_000, transfer: { retryMs: 2000 } },
+    updates: { healthDeadlineMs: 60_000, transfer: { retryMs: 2000, window: WINDOW } },
   });
   try {
     await sim.waitOnline(N, 120_000);
@@ -89,19 +97,20 @@ async function updateRun(onDisk: boolean): Promise<number> {
     const rollout = await server.createRollout({ file: update.file, devices: "all", blockSize: BLOCK });
     const passed = (state: string) => state === "verified" || state === "installed" || state === "confirmed";
     // Blocks served per device, read while it is offered (a device that confirmed is no longer offered).
-    const served = new Map<string, { served: number; limited: number }>();
+    const served = new Map<string, { served: number; limited: number; waited: number }>();
     await until("every device verified", () => {
       for (const id of ids) {
         const o = server.transfer.offered(id);
-        if (o) served.set(id, { served: o.served, limited: o.limited });
+        if (o) served.set(id, { served: o.served, limited: o.limited, waited: o.waited });
       }
       return server.rollout(rollout.id)!.devices.every((d) => passed(d.state));
     }, 100);
     const seconds = (performance.now() - t0) / 1000;
     const total = [...served.values()].reduce((sum, o) => sum + o.served, 0);
     const limited = [...served.values()].reduce((sum, o) => sum + o.limited, 0);
+    const waited = [...served.values()].reduce((sum, o) => sum + o.waited, 0);
     const needed = N * Math.ceil(update.image.length / BLOCK);
-    console.log(`  ${onDisk ? "on disk" : "in memory"}: ${total} blocks served for ${needed} needed (${total - needed} served again: a request timed out), ${limited} requests over the rate limit`);
+    console.log(`  ${onDisk ? "on disk" : "in memory"}: ${total} blocks served for ${needed} needed (counted while each device is offered: a device that confirmed early is missing), ${waited} requests waited for a token or a read, ${limited} dropped (more than the window waiting)`);
     await until("the rollout done", () => server.rollout(rollout.id)?.state === "done", 200);
     return seconds;
   } finally {

@@ -129,12 +129,18 @@ test("resume after a restart: the stored envelope is verified again, the written
   let answered = 0;
   /** The end of the furthest block answered before the reset: the device can have written no more. */
   let answeredEnd = 0;
+  /** The requests made before the reset (the next one is the resumed transfer's first). */
+  let firstAfter = -1;
   h.server = {
     answer: (_r, offset, length) => {
       // Power cut: the device resets mid-download. The reset is queued at the 40th request, and nothing
       // is answered until it has run (a loaded machine may take a while to run it).
       if (h.boots === 1 && ++answered >= 40) {
-        if (answered === 40) setImmediate(() => h.reboot());
+        if (answered === 40)
+          setImmediate(() => {
+            h.reboot();
+            firstAfter = h.requests.length;
+          });
         return undefined;
       }
       if (h.boots === 1) answeredEnd = Math.max(answeredEnd, offset + length);
@@ -145,7 +151,6 @@ test("resume after a restart: the stored envelope is verified again, the written
   await until("second boot", () => h.boots === 2);
   const job = h.storage.read(RECORD_KEYS.job);
   t.truthy(job, "the job survived the reset");
-  const firstAfter = h.requests.length;
   await until("confirmed", () => h.statuses().includes("confirmed"), 20_000);
   const resumedAt = h.requests[firstAfter][1];
   t.true(resumedAt > 0 && resumedAt <= answeredEnd, `resumed from a persisted offset (${resumedAt} of ${answeredEnd} answered before the reset), not from byte 0`);

@@ -147,6 +147,9 @@ interface DeviceDbRow {
   updated_at: number;
 }
 
+/** Every column of rollouts but the file (a megabyte or more: read only to prepare the update). */
+const ROLLOUT_COLUMNS = "id, state, reason, manifest_seq, image_size, image_digest, wave_size, max_failures, block_size, wave, created_by, created_at, updated_at";
+
 const isFinal = (state: RolloutDeviceState): boolean => FINAL_DEVICE_STATES.includes(state);
 
 function countsOf(devices: readonly { state: RolloutDeviceState }[]): RolloutCounts {
@@ -181,6 +184,7 @@ export class Rollouts {
   private readonly o: RolloutOptions;
   /** The update of each running rollout, read from its stored file once. */
   private readonly updates = new Map<string, PreparedUpdate>();
+  private readonly statements = new Map<string, Database.Statement>();
   private unlisten: (() => void) | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
@@ -200,7 +204,7 @@ export class Rollouts {
     this.unlisten = this.fleet.updateChanges.listen((device) => this.onDeviceChange(device));
     this.timer = setInterval(() => this.sweep(), this.o.sweepMs ?? 1000);
     this.timer.unref();
-    const running = this.db.prepare("SELECT id FROM rollouts WHERE state = 'running'").all() as { id: string }[];
+    const running = this.sql("SELECT id FROM rollouts WHERE state = 'running'").all() as { id: string }[];
     for (const { id } of running) {
       for (const d of this.deviceRows(id)) if (IN_FLIGHT.includes(d.state)) this.onDeviceChange(d.device);
       const row = this.row(id);
@@ -237,13 +241,13 @@ export class Rollouts {
     const id = `r-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
     const now = Date.now();
     this.db.transaction(() => {
-      this.db
-        .prepare(
+      this
+        .sql(
           `INSERT INTO rollouts (id, state, reason, file, manifest_seq, image_size, image_digest, wave_size, max_failures, block_size, wave, created_by, created_at, updated_at)
            VALUES (?, 'running', NULL, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
         )
         .run(id, Buffer.from(request.file), update.sequenceNumber, update.imageSize, toHex(update.imageDigest), waveSize, maxFailures, blockSize, request.createdBy ?? null, now, now);
-      const insert = this.db.prepare("INSERT INTO rollout_devices (rollout, device, wave, state, progress, code, updated_at) VALUES (?, ?, ?, 'pending', 0, NULL, ?)");
+      const insert = this.sql("INSERT INTO rollout_devices (rollout, device, wave, state, progress, code, updated_at) VALUES (?, ?, ?, 'pending', 0, NULL, ?)");
       devices.forEach((device, i) => insert.run(id, device, Math.floor(i / waveSize) + 1, now));
     })();
     this.updates.set(id, update);
@@ -254,7 +258,7 @@ export class Rollouts {
 
   /** Every rollout, newest first, without their devices. */
   list(): RolloutSummary[] {
-    const rows = this.db.prepare("SELECT * FROM rollouts ORDER BY created_at DESC, id DESC").all() as RolloutDbRow[];
+    const rows = this.sql(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts ORDER BY created_at DESC, id DESC`).all() as RolloutDbRow[];
     return rows.map((r) => this.summary(r, this.deviceRows(r.id)));
   }
 
@@ -299,12 +303,22 @@ export class Rollouts {
     this.o.log?.(line);
   }
 
+  /** A statement, prepared once: a status of every device runs the same few, many times. */
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (statement === undefined) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
   private row(id: string): RolloutDbRow | undefined {
-    return this.db.prepare("SELECT * FROM rollouts WHERE id = ?").get(id) as RolloutDbRow | undefined;
+    return this.sql(`SELECT ${ROLLOUT_COLUMNS} FROM rollouts WHERE id = ?`).get(id) as RolloutDbRow | undefined;
   }
 
   private deviceRows(id: string): DeviceDbRow[] {
-    return this.db.prepare("SELECT * FROM rollout_devices WHERE rollout = ? ORDER BY wave, device").all(id) as DeviceDbRow[];
+    return this.sql("SELECT * FROM rollout_devices WHERE rollout = ? ORDER BY wave, device").all(id) as DeviceDbRow[];
   }
 
   private summary(r: RolloutDbRow, devices: DeviceDbRow[]): RolloutSummary {
@@ -323,23 +337,24 @@ export class Rollouts {
       counts: countsOf(devices),
       createdBy: r.created_by,
       createdAt: r.created_at,
-      updatedAt: r.updated_at,
+      updatedAt: devices.reduce((latest, d) => Math.max(latest, d.updated_at), r.updated_at),
     };
   }
 
   private setState(id: string, state: RolloutState, reason: string | null, now: number): void {
-    this.db.prepare("UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?").run(state, reason, now, id);
+    this.sql("UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?").run(state, reason, now, id);
   }
 
   private setDevice(id: string, device: string, state: RolloutDeviceState, progress: number, code: string | null, now: number): void {
-    this.db.prepare("UPDATE rollout_devices SET state = ?, progress = ?, code = ?, updated_at = ? WHERE rollout = ? AND device = ?").run(state, progress, code, now, id, device);
-    this.db.prepare("UPDATE rollouts SET updated_at = ? WHERE id = ?").run(now, id);
+    // The rollout's own row is not touched: it holds the update file, which SQLite would write again
+    // whole (a megabyte per status); the rollout's updatedAt is the latest of its row and its devices'.
+    this.sql("UPDATE rollout_devices SET state = ?, progress = ?, code = ?, updated_at = ? WHERE rollout = ? AND device = ?").run(state, progress, code, now, id, device);
   }
 
   private update(id: string): PreparedUpdate {
     let update = this.updates.get(id);
     if (update === undefined) {
-      const { file } = this.db.prepare("SELECT file FROM rollouts WHERE id = ?").get(id) as { file: Buffer };
+      const { file } = this.sql("SELECT file FROM rollouts WHERE id = ?").get(id) as { file: Buffer };
       update = prepareUpdate(new Uint8Array(file.buffer, file.byteOffset, file.byteLength));
       this.updates.set(id, update);
     }
@@ -381,7 +396,7 @@ export class Rollouts {
         return;
       }
       this.db.transaction(() => {
-        this.db.prepare("UPDATE rollouts SET wave = ?, updated_at = ? WHERE id = ?").run(row.wave + 1, now, id);
+        this.sql("UPDATE rollouts SET wave = ?, updated_at = ? WHERE id = ?").run(row.wave + 1, now, id);
         for (const d of next) this.setDevice(id, d.device, "offered", 0, null, now);
       })();
       this.log(`rollout ${id}: wave ${row.wave + 1} (${next.length} device(s))`);
@@ -400,7 +415,7 @@ export class Rollouts {
     const changed = new Set<string>();
     const status = state.status;
     if (status !== null) {
-      const row = this.db.prepare("SELECT * FROM rollout_devices WHERE rollout = ? AND device = ?").get(status.rollout, device) as DeviceDbRow | undefined;
+      const row = this.sql("SELECT * FROM rollout_devices WHERE rollout = ? AND device = ?").get(status.rollout, device) as DeviceDbRow | undefined;
       const aborted = row !== undefined && this.afterAbort(row, status.state);
       if (row !== undefined && ((!isFinal(row.state) && row.state !== "pending") || aborted)) {
         const next = this.fromStatus(row, state);
@@ -416,8 +431,8 @@ export class Rollouts {
     // A birth of the rollout's build, confirmed: the device runs it, whatever status was lost on the way.
     const installed = state.installed;
     if (installed !== null && installed.state !== "trial") {
-      const rows = this.db
-        .prepare(
+      const rows = this
+        .sql(
           `SELECT d.* FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout
            WHERE d.device = ? AND r.manifest_seq = ? AND d.state IN ('offered', 'downloading', 'verified', 'installed')`,
         )
@@ -431,7 +446,7 @@ export class Rollouts {
   }
 
   private afterDeviceChange(id: string, device: string): void {
-    const row = this.db.prepare("SELECT state FROM rollout_devices WHERE rollout = ? AND device = ?").get(id, device) as { state: RolloutDeviceState };
+    const row = this.sql("SELECT state FROM rollout_devices WHERE rollout = ? AND device = ?").get(id, device) as { state: RolloutDeviceState };
     this.changes.raise(id);
     if (!isFinal(row.state)) return;
     // Only a device that ended can end a wave, or pass the failure threshold.
@@ -479,8 +494,8 @@ export class Rollouts {
   private sweep(): void {
     if (this.stopped) return;
     const limit = Date.now() - (this.o.deviceTimeoutMs ?? DEFAULT_DEVICE_TIMEOUT_MS);
-    const late = this.db
-      .prepare(`SELECT * FROM rollout_devices WHERE state IN ('offered', 'downloading', 'verified', 'installed') AND updated_at < ?`)
+    const late = this
+      .sql(`SELECT * FROM rollout_devices WHERE state IN ('offered', 'downloading', 'verified', 'installed') AND updated_at < ?`)
       .all(limit) as DeviceDbRow[];
     for (const d of late) {
       this.setDevice(d.rollout, d.device, "failed", d.progress, "update-timeout", Date.now());

@@ -13,9 +13,16 @@
 // A request is served only when it names the rollout the device was offered last, lies within the
 // image, and asks for at most the block size (and MAX_BLOCK_SIZE). Anything else is refused as a server
 // event (update-block-unexpected, update-offer-malformed: rate-limited per device by the fleet server).
-// Requests beyond a device's rate (a token bucket, default 200 per second, bursts of 64) are dropped
-// silently: the device asks again after its timeout, with backoff. Reads of the image in flight are
-// bounded overall (default 64); a request that finds them all busy is dropped the same way.
+// Bounds, all constant:
+// - a device's rate: a token bucket, default 200 requests per second, bursts of 64;
+// - image reads in flight, all devices together: default 64;
+// - requests waiting, per device: MAX_WINDOW (8), the most a device's transfer has outstanding.
+// A request beyond the rate, or that finds every read busy, waits (in arrival order, all devices in one
+// queue) for a token and a read instead of being dropped: a drop costs a device its whole retry wait
+// (2 s by default), which is what bounded the fan-out benchmark (bench/update-fanout.ts). A device with
+// more requests waiting than any transfer's window has them dropped silently (limited); it asks again
+// after its timeout, with backoff. So a device that floods requests gets no more than its rate, and at
+// most 8 entries of the queue.
 //
 // A stop (an aborted rollout) goes on the offer topic, behind the offer it cancels: the device cancels
 // its download and says `aborted`. Its requests for the stopped rollout that were on their way are
@@ -28,6 +35,7 @@ import { errorCode, fail } from "../../sdk/errors";
 import type { ErrorCode } from "../../sdk/error-codes";
 import { decodeBlockRequest, encodeBlock, encodeOffer, encodeStop, encodeTrustMessage, MAX_BLOCK_SIZE, MAX_ROLLOUT, MIN_BLOCK_SIZE, UPDATE_TOPICS } from "../../sdk/update/messages";
 import { DEFAULT_BLOCK_SIZE } from "../../sdk/update/agent";
+import { MAX_WINDOW } from "../../sdk/update/transfer";
 import { checkTopicLevel } from "../client/mqtt";
 import { readUpdatePackage, type UpdatePackage } from "./update-package";
 
@@ -134,10 +142,20 @@ interface Offered {
   readonly blockSize: number;
   tokens: number;
   refilled: number;
-  /** Blocks served, requests dropped by the rate limit, and by the bound on reads in flight (for tests and benchmarks). */
+  /** Blocks served; requests that had to wait (for a token or a read); requests dropped (over MAX_WINDOW waiting). For tests and benchmarks. */
   served: number;
+  waited: number;
   limited: number;
-  busy: number;
+  /** Its requests waiting now (at most MAX_WINDOW). */
+  waiting: number;
+}
+
+/** A request waiting for a token of its device's bucket and a read. */
+interface Waiting {
+  readonly device: string;
+  readonly offered: Offered;
+  readonly offset: number;
+  readonly length: number;
 }
 
 export class UpdateTransfer {
@@ -149,6 +167,10 @@ export class UpdateTransfer {
   private readonly burst: number;
   private readonly maxReads: number;
   private reads = 0;
+  /** Requests waiting, oldest first: at most MAX_WINDOW per offered device. */
+  private readonly queue: Waiting[] = [];
+  /** Set while the queue waits for a device's next token. */
+  private tokenTimer: ReturnType<typeof setTimeout> | undefined;
   private client: MqttClient | undefined;
 
   constructor(options: UpdateTransferOptions) {
@@ -178,7 +200,7 @@ export class UpdateTransfer {
     if (typeof request.rollout !== "string" || request.rollout.length === 0 || request.rollout.length > MAX_ROLLOUT) fail("invalid-input", `rollout must be text of 1 to ${MAX_ROLLOUT} characters`);
     const blockSize = request.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) fail("invalid-input", `blockSize must be ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE}`);
-    this.offers.set(device, { rollout: request.rollout, image: request.image, blockSize, tokens: this.burst, refilled: Date.now(), served: 0, limited: 0, busy: 0 });
+    this.offers.set(device, { rollout: request.rollout, image: request.image, blockSize, tokens: this.burst, refilled: Date.now(), served: 0, waited: 0, limited: 0, waiting: 0 });
     await client.publishAsync(this.topic(device, UPDATE_TOPICS.offer), Buffer.from(encodeOffer({ rollout: request.rollout, envelope: request.envelope, blockSize })), { qos: 1 });
   }
 
@@ -214,12 +236,12 @@ export class UpdateTransfer {
   }
 
   /**
-   * What is offered to a device now, and how it went: blocks served, requests dropped by the rate limit
-   * (limited) and because the reads in flight were all busy (busy).
+   * What is offered to a device now, and how it went: blocks served, requests that waited for a token or
+   * a read, requests dropped (more than MAX_WINDOW waiting), requests waiting now.
    */
-  offered(device: string): { rollout: string; size: number; blockSize: number; served: number; limited: number; busy: number } | undefined {
+  offered(device: string): { rollout: string; size: number; blockSize: number; served: number; waited: number; limited: number; waiting: number } | undefined {
     const o = this.offers.get(device);
-    return o && { rollout: o.rollout, size: o.image.size, blockSize: o.blockSize, served: o.served, limited: o.limited, busy: o.busy };
+    return o && { rollout: o.rollout, size: o.image.size, blockSize: o.blockSize, served: o.served, waited: o.waited, limited: o.limited, waiting: o.waiting };
   }
 
   /** A block request from `device` (the message on <prefix>/<device>/update/get). Never throws. */
@@ -252,27 +274,70 @@ export class UpdateTransfer {
       this.o.onRefused?.(device, "update-block-unexpected", `a block request for ${length} bytes at ${offset}: the image is ${offered.image.size} bytes in blocks of ${offered.blockSize}`);
       return;
     }
-    if (!this.take(offered)) {
+    if (offered.waiting === 0 && this.reads < this.maxReads && this.take(offered, Date.now())) {
+      this.serve(device, offered, offset, length);
+      return;
+    }
+    if (offered.waiting >= MAX_WINDOW) {
       offered.limited++;
       return;
     }
-    if (this.reads >= this.maxReads) {
-      offered.busy++;
-      return;
+    offered.waiting++;
+    offered.waited++;
+    this.queue.push({ device, offered, offset, length });
+    this.pump();
+  }
+
+  /** Serves what waits, oldest first, while reads are free and its device has a token; else waits for one. */
+  private pump(): void {
+    const now = Date.now();
+    let kept = 0;
+    let nextToken = Infinity;
+    let i = 0;
+    for (; i < this.queue.length && this.reads < this.maxReads; i++) {
+      const w = this.queue[i];
+      if (this.offers.get(w.device) !== w.offered) {
+        w.offered.waiting--; // withdrawn or offered again: dropped
+        continue;
+      }
+      if (this.take(w.offered, now)) {
+        w.offered.waiting--;
+        this.serve(w.device, w.offered, w.offset, w.length);
+        continue;
+      }
+      nextToken = Math.min(nextToken, ((1 - w.offered.tokens) * 1000) / this.rate);
+      this.queue[kept++] = w;
     }
+    for (; i < this.queue.length; i++) this.queue[kept++] = this.queue[i];
+    this.queue.length = kept;
+    // Reads free, but every device waiting is out of tokens: look again when the first has one.
+    if (kept > 0 && this.reads < this.maxReads && nextToken < Infinity && this.tokenTimer === undefined) {
+      this.tokenTimer = setTimeout(() => {
+        this.tokenTimer = undefined;
+        this.pump();
+      }, Math.max(1, Math.ceil(nextToken)));
+      this.tokenTimer.unref?.();
+    }
+  }
+
+  private serve(device: string, offered: Offered, offset: number, length: number): void {
     this.reads++;
+    const { rollout } = offered;
     Promise.resolve()
       .then(() => offered.image.read(offset, length))
       .then(
         (data) => {
           this.reads--;
-          if (this.offers.get(device) !== offered || !this.client) return;
-          offered.served++;
-          this.client.publish(this.topic(device, UPDATE_TOPICS.block), Buffer.from(encodeBlock({ rollout, offset, data })), { qos: 0 });
+          if (this.offers.get(device) === offered && this.client) {
+            offered.served++;
+            this.client.publish(this.topic(device, UPDATE_TOPICS.block), Buffer.from(encodeBlock({ rollout, offset, data })), { qos: 0 });
+          }
+          if (this.queue.length > 0) this.pump();
         },
         (e: unknown) => {
           this.reads--;
           this.o.log?.(`update: cannot read the image for ${device} at ${offset}: ${(e as Error).message}`);
+          if (this.queue.length > 0) this.pump();
         },
       );
   }
@@ -282,8 +347,7 @@ export class UpdateTransfer {
   }
 
   /** A token of the device's bucket, if it has one. */
-  private take(offered: Offered): boolean {
-    const now = Date.now();
+  private take(offered: Offered, now: number): boolean {
     offered.tokens = Math.min(this.burst, offered.tokens + ((now - offered.refilled) * this.rate) / 1000);
     offered.refilled = now;
     if (offered.tokens < 1) return false;
