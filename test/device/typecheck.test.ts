@@ -185,15 +185,24 @@ test("a platform without a Gatehouse board fails the build with a message naming
   }
 });
 
-// The ESP32 update port (ports/moddable/update-esp32: embedded:update, ESP-IDF rollback through FFI) as
-// an app builds it for -p esp32: configured with OTA partitions and the port's sdkconfig, type-checked
-// strictly against Moddable's typings (embedded:update, embedded:storage/flash, the generated mc/ffi).
+// The ESP32 update port (ports/moddable/update-esp32: ESP-IDF's OTA calls, resume and rollback through FFI)
+// as an app builds it for -p esp32: configured with OTA partitions and the port's sdkconfig, type-checked
+// strictly against Moddable's typings (embedded:storage/flash, the generated mc/ffi).
 test("the ESP32 update port for -p esp32: OTA partitions, rollback enabled in its sdkconfig, FFI bindings; type-checks strictly", async (t) => {
   const build = await configure("test/device/update-esp32/manifest.json", "esp32", "update-esp32");
   t.true(build.ok, build.output);
   t.regex(build.output, /divided into OTA partitions/);
   const flat = JSON.parse(readFileSync(join(build.folder, "manifest_flat.json"), "utf8")) as { ffi?: { functions?: Record<string, unknown> }; build?: Record<string, string> };
-  t.deepEqual(Object.keys(flat.ffi?.functions ?? {}).sort(), ["esp_ota_mark_app_valid_cancel_rollback", "esp_restart", "gatehouse_ota_boot", "gatehouse_ota_rollback"]);
+  t.deepEqual(Object.keys(flat.ffi?.functions ?? {}).sort(), [
+    "esp_ota_mark_app_valid_cancel_rollback",
+    "esp_restart",
+    "gatehouse_ota_abort",
+    "gatehouse_ota_boot",
+    "gatehouse_ota_finish",
+    "gatehouse_ota_open",
+    "gatehouse_ota_rollback",
+    "gatehouse_ota_write",
+  ]);
   t.regex(readFileSync(join(root, "ports/moddable/update-esp32/sdkconfig/sdkconfig.defaults"), "utf8"), /^CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE=y$/m);
   const files = ourTypeScript(build.folder);
   for (const file of ["ports/moddable/update-esp32/port.ts", "sdk/ports/update.ts", "test/device/update-esp32/main.ts"]) t.true(files.includes(join(root, file)), `${file} is compiled`);

@@ -1,13 +1,16 @@
-// The update port on an ESP32 (sdk/ports/update.ts): ESP-IDF's two OTA app partitions through Moddable's
-// `embedded:update` and `embedded:storage/flash`, with ESP-IDF's app rollback (enabled in this folder's
-// sdkconfig: CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE) for the trial boot. Type-checked in the device suite
-// (test/device/typecheck.test.ts); nothing here can flash an ESP32, so it has never run on one.
+// The update port on an ESP32 (sdk/ports/update.ts): ESP-IDF's two OTA app partitions through ESP-IDF's
+// OTA calls (FFI, port.c) and Moddable's `embedded:storage/flash`, with ESP-IDF's app rollback (enabled in
+// this folder's sdkconfig: CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE) for the trial boot. Type-checked in the
+// device suite (test/device/typecheck.test.ts); nothing here can flash an ESP32, so it has never run on one.
 //
-//   open      Update.open({partition: "nextota", mode: "w", byteLength}): esp_ota_begin erases the
-//             image's size of the inactive partition; writes go where they belong (esp_ota_write_with_offset)
+//   open      new image: esp_ota_begin erases the image's size of the inactive partition; after a restart
+//             (resume): esp_ota_resume, which erases nothing, so what was written stays (ESP-IDF 5.5 and
+//             later; Moddable 8.2.3 builds with ESP-IDF 6.0). Writes go where they belong
+//             (esp_ota_write_with_offset). Moddable's `embedded:update` cannot resume: its open always
+//             calls esp_ota_begin, which erases the partition again; hence the FFI (gatehouse_ota_* in port.c)
 //   read      Flash "nextota" (inactive) or "running"
-//   markTrial updater.complete(): esp_ota_end (checks the app image's format) + esp_ota_set_boot_partition;
-//             with rollback enabled the bootloader boots it once as ESP_OTA_IMG_PENDING_VERIFY
+//   markTrial esp_ota_end (checks the app image's format) + esp_ota_set_boot_partition; with rollback
+//             enabled the bootloader boots it once as ESP_OTA_IMG_PENDING_VERIFY
 //   confirm   esp_ota_mark_app_valid_cancel_rollback (FFI)
 //   rollback  esp_ota_mark_app_invalid_rollback_and_reboot (FFI, through gatehouse_ota_rollback): it
 //             restarts at once
@@ -15,11 +18,14 @@
 //             (gatehouse_ota_boot in port.c)
 //   restart   esp_restart (FFI)
 //
-// Not resumable across a restart: esp_ota_begin erases the partition again, so a download interrupted by
-// a restart starts from its first byte (`resumable` false; the agent then does so). Device code.
+// Resumable across a restart: the agent re-hashes the prefix it recorded (read back from "nextota") and
+// writes every block from there on again, the same bytes, over flash that holds them already or is still
+// erased (flash programming only clears bits, so the same bytes again change nothing). A power cut in the
+// middle of a write leaves that block half-written: it is beyond the recorded prefix (recorded only after
+// sync), so it is written again whole; and the final SHA-256 and esp_ota_end's image check still stand
+// between any slip and a boot. Device code.
 
 import Flash from "embedded:storage/flash";
-import Update, { type Updater } from "embedded:update";
 import FFI from "mc/ffi";
 import { fail, type BootInfo, type UpdatePort } from "gatehouse/sdk";
 
@@ -36,9 +42,9 @@ function checked(result: number, what: string): void {
 
 export class Esp32UpdatePort implements UpdatePort {
   readonly capacity: number;
-  readonly resumable = false;
+  readonly resumable = true;
   private readonly info: BootInfo;
-  private updater: Updater | undefined;
+  /** The size of the image open for writing (0: none). */
   private opened = 0;
 
   constructor() {
@@ -55,18 +61,20 @@ export class Esp32UpdatePort implements UpdatePort {
     return this.info;
   }
 
-  open(size: number, _resume: boolean): void {
+  open(size: number, resume: boolean): void {
     if (!Number.isSafeInteger(size) || size <= 0 || size > this.capacity) fail("update-slot", `an image of ${size} bytes does not fit a partition of ${this.capacity}`);
-    this.updater?.close();
-    this.updater = Update.open({ partition: Flash.open({ path: "nextota", mode: "r+" }), mode: "w", byteLength: size });
+    this.opened = 0;
+    checked(Number(idf.gatehouse_ota_open(size, resume ? 1 : 0)), resume ? "esp_ota_resume" : "esp_ota_begin");
     this.opened = size;
   }
 
   write(offset: number, bytes: Uint8Array): void {
-    const updater = this.updater;
-    if (updater === undefined) return fail("update-slot", "no image is open for writing");
-    if (offset < 0 || offset + bytes.length > this.opened) fail("update-slot", `${bytes.length} bytes at ${offset} do not fit the ${this.opened}-byte image`);
-    updater.write(bytes, offset);
+    if (this.opened === 0) return fail("update-slot", "no image is open for writing");
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + bytes.length > this.opened) fail("update-slot", `${bytes.length} bytes at ${offset} do not fit the ${this.opened}-byte image`);
+    // The FFI takes the view's buffer (a pointer to its data) with the view's offset and length.
+    const buffer = bytes.buffer;
+    if (!(buffer instanceof ArrayBuffer)) return fail("update-slot", "a block in shared memory cannot be written");
+    checked(Number(idf.gatehouse_ota_write(buffer, bytes.byteOffset, bytes.byteLength, offset)), "esp_ota_write_with_offset");
   }
 
   /** Flash writes are durable when write() returns. */
@@ -84,17 +92,15 @@ export class Esp32UpdatePort implements UpdatePort {
   }
 
   discard(): void {
-    // esp_ota_abort: the partition is never made bootable; the next open() erases it again.
-    this.updater?.close();
-    this.updater = undefined;
+    // esp_ota_abort: the partition is never made bootable; the next open() of a new image erases it again.
     this.opened = 0;
+    checked(Number(idf.gatehouse_ota_abort()), "esp_ota_abort");
   }
 
   markTrial(): void {
-    const updater = this.updater;
-    if (updater === undefined) return fail("update-slot", "no image was written");
-    updater.complete();
-    this.updater = undefined;
+    if (this.opened === 0) return fail("update-slot", "no image was written");
+    this.opened = 0;
+    checked(Number(idf.gatehouse_ota_finish()), "esp_ota_end / esp_ota_set_boot_partition");
   }
 
   confirm(): void {
