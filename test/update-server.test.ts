@@ -2,13 +2,14 @@
 // place: an offer goes out at QoS 1 without the integrated image; a block request is served only for the
 // rollout offered last to that device, within the image and the block size (anything else is a server
 // event); requests beyond a device's rate wait (up to a window's worth), more are dropped; withdrawUpdate
-// stops serving.
+// stops serving; a stop goes on the offer topic, and requests for the stopped rollout are counted (not
+// events) and bring the stop again.
 import test from "ava";
 import { connectAsync } from "mqtt";
 import { decode } from "../sdk/cbor/decode";
 import { encode } from "../sdk/cbor/encode";
 import type { CborMap } from "../sdk/cbor/types";
-import { decodeOffer, encodeBlockRequest } from "../sdk/update/messages";
+import { decodeOffer, decodeStop, encodeBlockRequest } from "../sdk/update/messages";
 import { MAX_WINDOW } from "../sdk/update/transfer";
 import { FleetServer } from "../host/server/fleet-server";
 import { startMosquitto } from "./support/brokers";
@@ -85,4 +86,44 @@ test("offers, serves only what was offered, refuses stray requests as server eve
   await until("refused after withdraw", () => server.events({}).filter((e) => e.code === "update-block-unexpected").length >= 5);
   t.is(blocks.length, 0);
   t.is(server.transfer.offered("dev-a"), undefined);
+});
+
+test("a stop goes on the offer topic behind the offer; requests for the stopped rollout are counted, not events, and bring the stop again", async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const fleet = provisionFleet(["dev-a"], undefined);
+  t.teardown(() => fleet.cleanup());
+  const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: fleet.identitiesDir, clientId: "stop-server", updates: { stopResendMs: 200 } });
+  t.teardown(() => server.stop());
+  const device = await connectAsync(broker.url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
+  t.teardown(() => device.endAsync());
+  const onOfferTopic: Uint8Array[] = [];
+  let blocks = 0;
+  device.on("message", (topic, payload) => {
+    if (topic.endsWith("/update/offer")) onOfferTopic.push(new Uint8Array(payload));
+    if (topic.endsWith("/update/block")) blocks++;
+  });
+  await device.subscribeAsync("gh/dev-a/update/#", { qos: 1 });
+  const update = simUpdate({ app: "thermostat", firmware: "x 1", seq: 1, keys: updateKeys(1), payloadBytes: 10_000 });
+  await server.offerUpdate({ device: "dev-a", rollout: "r1", update: update.prepared, blockSize: 1024 });
+  await server.stopUpdate("dev-a", "r1");
+  await until("the offer and the stop", () => onOfferTopic.length === 2);
+  t.is(decodeStop(onOfferTopic[0]), undefined, "the offer first");
+  t.deepEqual(decodeStop(onOfferTopic[1]), { rollout: "r1" });
+  t.is(server.transfer.offered("dev-a"), undefined, "no longer served");
+
+  const get = (rollout: string) => device.publishAsync("gh/dev-a/update/get", Buffer.from(encodeBlockRequest({ rollout, offset: 0, length: 1024 })), { qos: 0 });
+  await get("r1");
+  await until("counted", () => server.transfer.stopped("dev-a")?.refused === 1);
+  // Requests that keep coming (the stop was lost) bring it again, no more often than stopResendMs.
+  await until("the stop sent again", () => {
+    void get("r1");
+    return onOfferTopic.length >= 3;
+  });
+  t.deepEqual(decodeStop(onOfferTopic[2]), { rollout: "r1" });
+  t.true(server.transfer.stopped("dev-a")!.refused >= 2);
+  await get("r0");
+  await until("another rollout's request is still an event", () => server.events({}).some((e) => e.code === "update-block-unexpected"));
+  t.deepEqual(server.events({}).map((e) => e.code), ["update-block-unexpected"], "none for the stopped rollout");
+  t.is(blocks, 0);
 });

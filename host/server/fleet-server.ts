@@ -109,7 +109,7 @@ export interface FleetServerOptions {
   /** Retry and timeout settings of webhook delivery (export/webhooks.ts); webhooks live in the database. */
   webhooks?: WebhookDeliveryOptions;
   /** Bounds of the update transfer (update-transfer.ts): block requests per device and second, reads in flight. */
-  updates?: Pick<UpdateTransferOptions, "requestsPerSecond" | "requestBurst" | "maxReadsInFlight">;
+  updates?: Pick<UpdateTransferOptions, "requestsPerSecond" | "requestBurst" | "maxReadsInFlight" | "stopResendMs">;
   /** Rollouts (rollouts.ts): how long a device in flight may say nothing before it fails. */
   rollouts?: Pick<RolloutOptions, "deviceTimeoutMs" | "sweepMs">;
 }

@@ -121,6 +121,8 @@ export interface UpdateTransferOptions {
   readonly requestBurst?: number;
   /** Image reads in flight, all devices together (default 64). */
   readonly maxReadsInFlight?: number;
+  /** A stop is sent again when requests for the stopped rollout still come this long after it, in ms (default STOP_RESEND_MS). */
+  readonly stopResendMs?: number;
   /** A request the server refuses: the fleet server records it as a server event (rate-limited). */
   onRefused?(device: string, code: ErrorCode, detail: string): void;
   log?(line: string): void;
@@ -260,7 +262,7 @@ export class UpdateTransfer {
       // On its way before the device had the stop, or the stop was lost: told again, now and then.
       stopped.refused++;
       const now = Date.now();
-      if (now - stopped.sentAt >= STOP_RESEND_MS) {
+      if (now - stopped.sentAt >= (this.o.stopResendMs ?? STOP_RESEND_MS)) {
         stopped.sentAt = now;
         this.sendStop(device, stopped).catch((e: unknown) => this.o.log?.(`update: cannot send the stop to ${device} again: ${(e as Error).message}`));
       }
