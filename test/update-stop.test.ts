@@ -9,6 +9,7 @@ import { encode } from "../sdk/cbor/encode";
 import { SLOT_FILES } from "../sdk/update/file-port";
 import { encodeStop } from "../sdk/update/messages";
 import { RECORD_KEYS } from "../sdk/update/records";
+import { DEFAULT_WINDOW } from "../sdk/update/transfer";
 import { harnessFor, untilOnline } from "./support/agent-harness";
 import { sleep, until } from "./support/devices";
 import { simUpdate, trustDocument, updateKeys } from "./support/updates";
@@ -22,11 +23,11 @@ test("a stop for the rollout being downloaded: no further block request, the slo
   await untilOnline(h);
   h.deliver("update/offer", encodeStop({ rollout: "r0" }));
   const u = update(1);
-  // The first 10 requests are answered, then none: the download stays in the middle.
-  let answered = 0;
-  h.server = { answer: (_rollout, offset, length) => (++answered <= 10 ? u.image.slice(offset, offset + length) : undefined) };
+  // The first 10 blocks are answered (asked again too), then none: the download stays in the middle.
+  h.server = { answer: (_rollout, offset, length) => (offset < 10 * 1024 ? u.image.slice(offset, offset + length) : undefined) };
   h.offer("r1", u.envelope, 1024);
-  await until("ten blocks answered", () => answered > 10);
+  // The window slides to block 10 + DEFAULT_WINDOW - 1 only once blocks 0 to 9 are all in (hashed).
+  await until("ten blocks in", () => h.requests.some((r) => r[1] === (10 + DEFAULT_WINDOW - 1) * 1024));
   h.deliver("update/offer", encodeStop({ rollout: "r-other" }));
   h.deliver("update/offer", encode({ rollout: "r1", stop: false }));
   await until("the malformed stop refused", () => h.events().includes("update-offer-malformed"));
