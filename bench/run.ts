@@ -126,6 +126,7 @@ for (const run of runs) {
     rows.push([`update ${r.kib} KiB to ${r.devices} devices`, `${r.updateSeconds.toFixed(1)} s`, "", ""]);
     rows.push([`plain MQTT, same bytes`, `${r.plainSeconds.toFixed(1)} s`, "", ""]);
     rows.push(["update/plain MQTT throughput", r.ratio.toFixed(2), `>= ${r.goal}`, goalText(r.ratio >= r.goal)]);
+    rows.push(["update/plain MQTT, one process", r.oneProcessRatio.toFixed(2), "", ""]);
   } else if (run.name === "update-memory") {
     for (const image of r.images) rows.push([`update memory ${image.kib} KiB image`, `peak live ${image.peakLiveMib.toFixed(2)} MiB (+${image.aboveBaseMib.toFixed(2)}), rss ${image.peakRssMib} MiB`, "", ""]);
     rows.push(["update memory difference", `${r.differenceMib.toFixed(2)} MiB`, `<= ${r.goalMib} MiB`, goalText(r.differenceMib <= r.goalMib)]);

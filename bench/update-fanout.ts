@@ -19,18 +19,27 @@
 //   first publish until every subscriber received all its bytes.
 // ratio = plain time / update time (the update's throughput as a fraction of plain MQTT's).
 //
+// Two topologies, both sides alike. Split (the ratio): the devices run in their own process
+// (bench/fanout-peer.ts), apart from the fleet server, as they are deployed, and the plain subscribers
+// apart from their publisher. One process: the server and all devices share one event loop (and the
+// publisher its subscribers'); reported beside it, without a goal. On a 2-core machine the split gives
+// each side one core, shared with mosquitto.
+//
 // The devices keep their slots and records in memory for the ratio (each real device has its own flash;
 // here a hundred share one disk and one event loop, where every synchronous fsync of one device's
 // progress record stalls all the others and the server). A second run with slot files on disk (durable
 // writes, as the power-loss trials use) is reported beside it, without a goal.
 //
 // Machine-readable lines:
-//   update fanout 100 devices x 1024 KiB: update 9.1 s (11.3 MiB/s), plain 5.2 s (19.6 MiB/s), ratio 0.57
+//   update fanout 100 devices x 1024 KiB: update 5.0 s (20.0 MiB/s), plain 2.8 s (35.9 MiB/s), ratio 0.56
+//   update fanout in one process (server and devices, publisher and subscribers): update 3.7 s, plain 1.2 s, ratio 0.33
 //   BENCH_RESULT {"bench":"update-fanout",...}
 
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type { MqttClient } from "mqtt";
 import { connectMqtt, endMqtt } from "../host/client/mqtt";
 import { FleetServer } from "../host/server/fleet-server";
@@ -74,23 +83,30 @@ const work = mkdtempSync(join(tmpdir(), "gh-fanout-"));
 const mib = (N * KIB) / 1024;
 
 /** The update: N simulated devices, one rollout. */
-async function updateRun(onDisk: boolean): Promise<number> {
+async function updateRun(onDisk: boolean, split: boolean): Promise<number> {
   const keys = updateKeys(2);
   const ids = Array.from({ length: N }, (_, i) => `fan-${String(i + 1).padStart(3, "0")}`);
   const fleet = provisionFleet(ids, trustDocument(keys, 2));
   const server = await FleetServer.start({ brokerUrl: broker.url, dbPath: ":memory:", identitiesDir: fleet.identitiesDir, clientId: "fanout-server", updates: { maxReadsInFlight: READS, requestsPerSecond: RATE, requestBurst: BURST } });
-  const sim = await Simulator.start({
-    example: thermostatApp({ tickMs: 5000 }),
-    brokerUrl: broker.url,
-    devices: N,
-    identitiesDir: fleet.identitiesDir,
-    // In memory: the slots and the devices' records, as each device's own flash would hold them. On disk:
-    // files written durably (fsync), all devices' on one disk and in one event loop.
-    stateDir: onDisk ? join(work, "state") : undefined,
-    updates: { healthDeadlineMs: 60_000, transfer: { retryMs: 2000, window: WINDOW } },
-  });
+  // One process: the devices share the server's event loop. Split: they run in their own (fanout-peer.ts).
+  const sim = split
+    ? undefined
+    : await Simulator.start({
+        example: thermostatApp({ tickMs: 5000 }),
+        brokerUrl: broker.url,
+        devices: N,
+        identitiesDir: fleet.identitiesDir,
+        // In memory: the slots and the devices' records, as each device's own flash would hold them. On disk:
+        // files written durably (fsync), all devices' on one disk and in one event loop.
+        stateDir: onDisk ? join(work, "state") : undefined,
+        updates: { healthDeadlineMs: 60_000, transfer: { retryMs: 2000, window: WINDOW } },
+      });
+  const devices = split
+    ? await startPeer(["devices", "--broker", broker.url, "--identities", fleet.identitiesDir, "--devices", String(N), ...(WINDOW ? ["--window", String(WINDOW)] : []), ...(onDisk ? ["--state", join(work, "state")] : [])])
+    : undefined;
   try {
-    await sim.waitOnline(N, 120_000);
+    if (devices) await devices.line("ready");
+    else await sim!.waitOnline(N, 120_000);
     await until("births with update state", () => ids.every((id) => server.updateState(id)?.installed), 200);
     const update = simUpdate({ app: "thermostat", firmware: "thermostat-sim 1.0.0", seq: 1, keys, payloadBytes: KIB * 1024 - 40 });
     const t0 = performance.now();
@@ -114,50 +130,85 @@ async function updateRun(onDisk: boolean): Promise<number> {
     await until("the rollout done", () => server.rollout(rollout.id)?.state === "done", 200);
     return seconds;
   } finally {
-    await sim.stop();
+    await sim?.stop();
+    await devices?.stop();
     await server.stop();
     fleet.cleanup();
   }
 }
 
-/** The same bytes with plain MQTT: one publisher, N subscribers, QoS 1, messages of BLOCK bytes. */
-async function plainRun(): Promise<number> {
+/** The same bytes with plain MQTT: one publisher, N subscribers (split: in their own process), QoS 1, messages of BLOCK bytes. */
+async function plainRun(split: boolean): Promise<number> {
   const image = new Uint8Array(KIB * 1024).map((_, i) => i & 0xff);
   const received = new Array<number>(N).fill(0);
   const subscribers: MqttClient[] = [];
-  for (let i = 0; i < N; i++) {
-    const client = await connectMqtt(broker.url, { clientId: `plain-sub-${i}`, clean: true, onMessage: (_topic, payload) => (received[i] += payload.length) });
-    await client.subscribeAsync(`plain/${i}/block`, { qos: 1 });
-    subscribers.push(client);
+  const peer = split ? await startPeer(["subscribers", "--broker", broker.url, "--devices", String(N), "--bytes", String(image.length)]) : undefined;
+  if (peer) await peer.line("ready");
+  else {
+    for (let i = 0; i < N; i++) {
+      const client = await connectMqtt(broker.url, { clientId: `plain-sub-${i}`, clean: true, onMessage: (_topic, payload) => (received[i] += payload.length) });
+      await client.subscribeAsync(`plain/${i}/block`, { qos: 1 });
+      subscribers.push(client);
+    }
   }
   const publisher = await connectMqtt(broker.url, { clientId: "plain-pub", clean: true, onMessage: () => {} });
   try {
     const t0 = performance.now();
+    const everyByte = peer ? peer.line("done") : until("every subscriber received the image", () => received.every((n) => n === image.length));
     const sends: Promise<unknown>[] = [];
     for (let offset = 0; offset < image.length; offset += BLOCK) {
       const chunk = Buffer.from(image.subarray(offset, offset + BLOCK));
       for (let i = 0; i < N; i++) sends.push(publisher.publishAsync(`plain/${i}/block`, chunk, { qos: 1 }));
     }
     await Promise.all(sends);
-    await until("every subscriber received the image", () => received.every((n) => n === image.length));
+    await everyByte;
     return (performance.now() - t0) / 1000;
   } finally {
     await endMqtt(publisher);
     for (const client of subscribers) await endMqtt(client);
+    await peer?.stop();
   }
 }
 
+/** fanout-peer.ts in a child process: `line(text)` resolves when it prints that line; stop() ends it. */
+async function startPeer(args: string[]): Promise<{ line(text: string): Promise<void>; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fanout-peer.ts"), ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  const seen = new Set<string>();
+  const waiting = new Map<string, () => void>();
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    seen.add(text);
+    waiting.get(text)?.();
+  });
+  return {
+    line: (text) =>
+      Promise.race([
+        new Promise<void>((done) => (seen.has(text) ? done() : waiting.set(text, done))),
+        exited.then((code) => Promise.reject(new Error(`fanout-peer ${args[0]} exited (${code}) before "${text}"`))),
+        sleep(TIMEOUT_MS).then(() => Promise.reject(new Error(`fanout-peer ${args[0]}: no "${text}" in time`))),
+      ]),
+    stop: async () => {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
 try {
-  const plain = await plainRun();
-  const update = await updateRun(false);
+  // Split first (the headline: server and devices on their own, as deployed), then one process.
+  const plain = await plainRun(true);
+  const update = await updateRun(false, true);
   const ratio = plain / update;
   console.log(
     `update fanout ${N} devices x ${KIB} KiB: update ${update.toFixed(1)} s (${(mib / update).toFixed(1)} MiB/s), plain ${plain.toFixed(1)} s (${(mib / plain).toFixed(1)} MiB/s), ratio ${ratio.toFixed(2)}${ratio < GOAL ? `   BELOW GOAL ${GOAL}` : ""}`,
   );
-  const disk = SKIP_DISK ? undefined : await updateRun(true);
+  const plainOne = await plainRun(false);
+  const updateOne = await updateRun(false, false);
+  console.log(`update fanout in one process (server and devices, publisher and subscribers): update ${updateOne.toFixed(1)} s, plain ${plainOne.toFixed(1)} s, ratio ${(plainOne / updateOne).toFixed(2)}`);
+  const disk = SKIP_DISK ? undefined : await updateRun(true, true);
   if (disk !== undefined) console.log(`update fanout with slot files on disk (fsync): update ${disk.toFixed(1)} s, ratio ${(plain / disk).toFixed(2)}`);
   console.log(
-    `BENCH_RESULT ${JSON.stringify({ bench: "update-fanout", devices: N, kib: KIB, block: BLOCK, updateSeconds: Number(update.toFixed(3)), plainSeconds: Number(plain.toFixed(3)), ratio: Number(ratio.toFixed(3)), goal: GOAL, diskSeconds: disk === undefined ? null : Number(disk.toFixed(3)), diskRatio: disk === undefined ? null : Number((plain / disk).toFixed(3)) })}`,
+    `BENCH_RESULT ${JSON.stringify({ bench: "update-fanout", devices: N, kib: KIB, block: BLOCK, updateSeconds: Number(update.toFixed(3)), plainSeconds: Number(plain.toFixed(3)), ratio: Number(ratio.toFixed(3)), goal: GOAL, oneProcessRatio: Number((plainOne / updateOne).toFixed(3)), diskSeconds: disk === undefined ? null : Number(disk.toFixed(3)), diskRatio: disk === undefined ? null : Number((plain / disk).toFixed(3)) })}`,
   );
 } finally {
   await broker.stop();
