@@ -76,7 +76,8 @@ trust    Writes a signed trust update: the update keys and threshold that replac
   --min-epoch N    the new minimum security epoch (default 0; never lower than the current one)
   --out FILE       where to write the trust update (replaced if it exists)
 
-push     Starts a rollout of FILE.suit (from 'update create': the image travels inside it) on the fleet
+push     Starts a rollout of FILE.suit (from 'update create --integrate', or a patch from 'patch create
+         --integrate': the image or the patch source travels inside it) on the fleet
          server, then shows a progress bar per device until the rollout ends (redrawn in place on a
          terminal, one line per change otherwise), and a summary: confirmed, refused (with the devices'
          codes), rolled back, failed. Exits 1 when any device did not confirm. The server offers the
