@@ -107,6 +107,14 @@ test("gatehouse patch create --integrate, then update push: the patch is served 
   t.is(made.code, 0, made.stderr);
   t.regex(made.stdout, /with the source integrated as "#image"/);
 
+  // Without --integrate the file is the envelope alone: push says how to make one it can roll out.
+  const bare = join(fleet.dir, "clamp-bare.suit");
+  t.is((await gatehouse(["patch", "create", join(fleet.dir, "clamp.js"), "--seq", String(BUILD_SEQ), "--vendor-id", uuidText(ids2.vendorId), "--class-id", uuidText(ids2.classId), "--key", join(fleet.dir, "update.key"), "--out", bare])).code, 0);
+  const notIntegrated = await gatehouse(["update", "push", bare, "--all", "--server", served.url], token);
+  t.is(notIntegrated.code, 1);
+  t.regex(notIntegrated.stderr, /^gatehouse update: error suit-image-missing: .*carries no patch source: make it with 'gatehouse patch create --integrate'\n$/);
+  t.deepEqual(server.rollouts(), [], "no rollout started");
+
   const pushed = await gatehouse(["update", "push", file, "--device", "patch-1", "--device", "patch-2", "--server", served.url], token);
   t.is(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
   t.regex(pushed.stdout, /patch-1 .*100% +confirmed/);
