@@ -220,7 +220,7 @@ export const ERROR_CODES = {
     "suit-build-invalid",
   ],
   /** Patches of door logic (docs/suit.md, "Patches"). */
-  patch: ["patch-source-invalid", "patch-shape-invalid", "patch-unavailable", "patch-failed"],
+  patch: ["patch-source-invalid", "patch-shape-invalid", "patch-unavailable", "patch-failed", "patch-revoked"],
 } as const;
 
 export type ErrorCodeGroup = keyof typeof ERROR_CODES;

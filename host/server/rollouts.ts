@@ -438,6 +438,8 @@ export class Rollouts {
         )
         .all(device, installed.seq) as DeviceDbRow[];
       for (const row of rows) {
+        // A patch's sequence number counts apart from images': the running build's says nothing of it.
+        if (this.update(row.rollout).patch) continue;
         this.setDevice(row.rollout, device, "confirmed", 100, null, Date.now());
         changed.add(row.rollout);
       }
@@ -482,7 +484,7 @@ export class Rollouts {
         // A device that already runs this build refuses it again (not newer): an offer repeated after a
         // server restart, or a rollout of a build some devices have. That is the rollout's goal reached.
         const seq = (this.row(row.rollout) as RolloutDbRow).manifest_seq;
-        if (state.installed !== null && state.installed.seq === seq && state.installed.state !== "trial") return { state: "confirmed", progress: 100, code: null };
+        if (!this.update(row.rollout).patch && state.installed !== null && state.installed.seq === seq && state.installed.state !== "trial") return { state: "confirmed", progress: 100, code: null };
         return { state: "refused", progress: row.progress, code: status.code };
       }
       default:

@@ -21,6 +21,7 @@ import { decodeEnvelope } from "../../sdk/suit/envelope";
 import { parseManifestUnverified } from "../../sdk/suit/manifest";
 import { summarizeManifest, type SuitSummary } from "../../sdk/suit/inspect";
 import { nodeCrypto } from "../../ports/node/crypto";
+import { isPatchManifest } from "../../sdk/patch/format";
 
 /** The member key (and the manifest's fetch URI) of an image carried inside the envelope. */
 export const INTEGRATED_IMAGE = "#image";
@@ -72,6 +73,12 @@ export interface UpdatePackage {
   readonly imageDigest: Uint8Array;
   /** The integrated image, when the file carried one. */
   readonly image?: Uint8Array;
+  /**
+   * A patch of door logic (its one component is PATCH_COMPONENT; `gatehouse patch create --integrate`):
+   * offered and served in blocks as an image is; the device applies it without a restart. Its sequence
+   * number counts apart from images' (a birth's `patch`, not its `update.seq`).
+   */
+  readonly patch: boolean;
 }
 
 /**
@@ -90,7 +97,7 @@ export function readUpdatePackage(bytes: Uint8Array): UpdatePackage {
   }
   const image = component.uri !== undefined ? payloads.get(component.uri) : undefined;
   if (image !== undefined) checkImage(image, component.imageSize, component.imageDigest.bytes);
-  return { envelope, summary, sequenceNumber: summary.sequenceNumber, imageSize: component.imageSize, imageDigest: component.imageDigest.bytes, image };
+  return { envelope, summary, sequenceNumber: summary.sequenceNumber, imageSize: component.imageSize, imageDigest: component.imageDigest.bytes, image, patch: isPatchManifest(manifest) };
 }
 
 /** Refuses an image that is not the one a manifest names. */

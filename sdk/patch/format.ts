@@ -38,6 +38,11 @@ export const MAX_PATCH_OPERATIONS = 16;
 export const MAX_PATCH_DOOR_CALLS = 16;
 /** Patched operations calling patched operations: how deep. */
 export const MAX_PATCH_DEPTH = 4;
+/**
+ * The crash-loop limit: this many patch-failed outcomes of the active patch in a row (no patched operation
+ * succeeding between them, restarts included) revoke it: the doors run their original logic again.
+ */
+export const MAX_PATCH_FAILURES = 5;
 
 const VERBS = ["read", "write", "invoke"] as const;
 export type PatchVerb = (typeof VERBS)[number];

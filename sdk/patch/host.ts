@@ -84,3 +84,26 @@ export class PatchSuitHost implements SuitHost {
     this.invoked = true;
   }
 }
+
+/**
+ * The host for a patch offered over the air (the update agent's): fetch pulls the source through
+ * `download`, which checks it against the signed size and digest as it arrives (never more than
+ * MAX_PATCH_SOURCE_BYTES) and settles with it; validate's image-match then measures what came. Nothing is
+ * evaluated or stored here: the agent hands the envelope and the source to Patches.apply, which verifies
+ * and runs the manifest again before anything of the patch runs.
+ */
+export class PatchDownloadHost extends PatchSuitHost {
+  constructor(
+    crypto: CryptoPort,
+    state: PatchHostState,
+    private readonly download: (request: SuitFetchRequest) => Promise<Uint8Array>,
+  ) {
+    super(crypto, state, new Uint8Array(0));
+  }
+
+  override fetch(request: SuitFetchRequest): Promise<void> {
+    return this.download(request).then((source) => {
+      this.fetched = source;
+    });
+  }
+}

@@ -23,6 +23,12 @@
 // Refusals (stable codes): the suit-* codes of verification and processing, patch-source-invalid,
 // patch-shape-invalid, patch-unavailable; when a patched operation runs: patch-failed (it threw,
 // returned a value outside the schema, called doors too often or too deep, or called outside a call).
+//
+// The crash-loop limit: a patch whose operations keep failing must not keep the device broken. Every
+// outermost patched call that ends patch-failed counts, one that succeeds resets the count, and the count
+// is stored with the patch state (so restarts between failures do not reset it). At MAX_PATCH_FAILURES in
+// a row the patch is revoked: deactivated and stored so (a restart keeps the original logic), a security
+// event `patch-revoked`. Its sequence number stays: only a newer patch can come back.
 
 import { fail, GatehouseError } from "../errors";
 import { toHex } from "../bytes";
@@ -39,7 +45,7 @@ import { parseManifest } from "../suit/manifest";
 import { processManifestSync } from "../suit/processor";
 import type { UpdateTrust } from "../suit/trust";
 import { confine, deepFreeze, type CompartmentPort } from "./compartment";
-import { checkPatchSource, MAX_PATCH_DEPTH, MAX_PATCH_DOOR_CALLS, readPatchTable, type PatchFunction, type PatchTable } from "./format";
+import { checkPatchSource, MAX_PATCH_DEPTH, MAX_PATCH_DOOR_CALLS, MAX_PATCH_FAILURES, readPatchTable, type PatchFunction, type PatchTable } from "./format";
 import { PatchSuitHost } from "./host";
 
 export interface PatchSettings {
@@ -101,6 +107,8 @@ export class Patches {
   private depth = 0;
   private call?: Call;
   private restored = false;
+  /** patch-failed outcomes of the active patch in a row (stored). */
+  private failures = 0;
 
   constructor(settings: PatchSettings, link: PatchLink) {
     this.settings = settings;
@@ -109,6 +117,7 @@ export class Patches {
     if (saved) {
       const state = decode(saved);
       if (state instanceof Map && typeof state.get("seq") === "number") this.sequence = state.get("seq") as number;
+      if (state instanceof Map && typeof state.get("fails") === "number") this.failures = state.get("fails") as number;
     }
   }
 
@@ -156,6 +165,7 @@ export class Patches {
     // Stored before it counts: the payload and envelope first, then the state that names them.
     storage.write(KEY_SOURCE, source);
     storage.write(KEY_ENVELOPE, envelope);
+    this.failures = 0;
     this.save(manifest.sequenceNumber, true);
     this.sequence = manifest.sequenceNumber;
     this.current = active.table.size > 0 ? active : undefined;
@@ -166,6 +176,7 @@ export class Patches {
   /** Restores the original logic of every door. The sequence number stays: the old patch cannot come back. */
   remove(): void {
     this.current = undefined;
+    this.failures = 0;
     this.save(this.sequence, false);
   }
 
@@ -207,7 +218,28 @@ export class Patches {
   }
 
   private save(seq: number, active: boolean): void {
-    this.link.storage.write(KEY_STATE, encode(new Map<string, number | boolean>([["seq", seq], ["active", active]])));
+    this.link.storage.write(KEY_STATE, encode(new Map<string, number | boolean>([["seq", seq], ["active", active], ["fails", this.failures]])));
+  }
+
+  /** An outermost patched call ended: success resets the count, patch-failed counts toward the limit. */
+  private outcome(active: Active, failed: boolean): void {
+    if (this.current !== active) return;
+    if (!failed) {
+      if (this.failures === 0) return;
+      this.failures = 0;
+      this.save(this.sequence, true);
+      return;
+    }
+    this.failures++;
+    if (this.failures < MAX_PATCH_FAILURES) {
+      this.save(this.sequence, true);
+      return;
+    }
+    // Revoked: stored inactive before the event, so a crash right after still boots the original logic.
+    this.current = undefined;
+    this.failures = 0;
+    this.save(this.sequence, false);
+    this.link.refuse("patch-revoked", active.principal.id);
   }
 
   /** Checks and evaluates the source; reads its table. Nothing is stored or made active here. */
@@ -260,11 +292,27 @@ export class Patches {
     if (++call.calls > MAX_PATCH_DOOR_CALLS) throw patchError("patch-failed", `${what}: more than ${MAX_PATCH_DOOR_CALLS} door calls in one operation`);
   }
 
-  /** One call of a (possibly) patched operation, after the runtime checked the role and the input. */
+  /**
+   * One call of a (possibly) patched operation, after the runtime checked the role and the input. The
+   * outermost patched call's outcome counts toward the crash-loop limit (a nested one's shows in it).
+   */
   private run(schema: DoorSchema, op: string, input: unknown, original: (input?: unknown) => unknown): unknown {
     const fn: PatchFunction | undefined = this.current?.table.get(schema.name)?.get(op);
     if (fn === undefined) return original(input);
     const active = this.current as Active;
+    if (this.call !== undefined) return this.runPatched(schema, op, input, original, fn, active);
+    let value: unknown;
+    try {
+      value = this.runPatched(schema, op, input, original, fn, active);
+    } catch (e) {
+      if (e instanceof GatehouseError && e.code === "patch-failed") this.outcome(active, true);
+      throw e;
+    }
+    this.outcome(active, false);
+    return value;
+  }
+
+  private runPatched(schema: DoorSchema, op: string, input: unknown, original: (input?: unknown) => unknown, fn: PatchFunction, active: Active): unknown {
     const operation = resolveOperation(schema, op);
     if (operation === undefined) return fail("patch-failed", `${schema.name} has no ${op}`);
     const where = `patch ${active.info.sequenceNumber} ${schema.name}:${op}`;

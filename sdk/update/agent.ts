@@ -65,6 +65,10 @@ import { ImageReceiver } from "../suit/receiver";
 import { decodeOffer, decodeStop, decodeTrustMessage, UPDATE_TOPICS, type Stop } from "./messages";
 import { readJob, readSlotRecord, RECORD_KEYS, writeJob, writeSlotRecord, type JobRecord, type SlotRecord } from "./records";
 import { BlockTransfer, type TransferSettings } from "./transfer";
+import { isPatchManifest, MAX_PATCH_SOURCE_BYTES } from "../patch/format";
+import { PatchDownloadHost } from "../patch/host";
+import type { Patches } from "../patch/patches";
+import { PatchSourceBuffer } from "../patch/source-buffer";
 import { acceptTrustUpdate, decodeTrustDocument, encodeTrustDocument, MAX_TRUST_UPDATE_BYTES, trustOf, type UpdateTrustDocument } from "./trust";
 
 export const DEFAULT_BLOCK_SIZE = 4096;
@@ -122,6 +126,8 @@ interface Run {
   aborted?: boolean;
   /** What the fetch stored and checked: image-match answers from it. */
   measured?: SuitImageMeasurement;
+  /** A patch of door logic (its source pulled into memory for device.patches), not an image. */
+  readonly patch?: boolean;
 }
 
 export class UpdateAgent implements DeviceService, SuitHost {
@@ -380,6 +386,10 @@ export class UpdateAgent implements DeviceService, SuitHost {
       this.refuse(rollout, undefined, errorCode(e));
       return;
     }
+    if (isPatchManifest(manifest)) {
+      this.offerPatch(rollout, manifest, envelope, blockSize);
+      return;
+    }
     const job = this.job;
     if (job !== undefined && bytesEqual(job.manifest, manifest.digest.bytes)) {
       // The offer of the update in progress again (a QoS 1 redelivery, a server that restarted, the same
@@ -406,6 +416,104 @@ export class UpdateAgent implements DeviceService, SuitHost {
       }
     }
     this.update({ rollout, manifest, envelope, blockSize });
+  }
+
+  // ---- patches of door logic (docs/suit.md, "Patches") ----
+
+  /**
+   * A verified offer of a patch: no slot, no restart. The source comes over the same block transfer, into
+   * memory (at most MAX_PATCH_SOURCE_BYTES), then device.patches applies it (verifying the envelope and
+   * running the manifest again). Statuses: offered, downloading, verified, confirmed, or refused: code.
+   * A device without patches refuses it (patch-unavailable); one update at a time (update-busy).
+   */
+  private offerPatch(rollout: string, manifest: SuitManifest, envelope: Uint8Array, blockSize: number): void {
+    const patches = this.o.device.patches;
+    if (patches === undefined) {
+      this.refuse(rollout, manifest.sequenceNumber, "patch-unavailable");
+      return;
+    }
+    const current = this.run;
+    if (current?.patch && current.transfer && bytesEqual(current.manifest.digest.bytes, manifest.digest.bytes)) {
+      // The same patch offered again while it comes in (a redelivery, a new rollout): go on under that name.
+      if (rollout !== current.rollout) {
+        current.rollout = rollout;
+        current.transfer.retarget(rollout);
+      }
+      this.status(current, "downloading", 0);
+      if (this.link.state === "online") current.transfer.online();
+      return;
+    }
+    if (this.job !== undefined || current !== undefined) {
+      this.refuse(rollout, manifest.sequenceNumber, "update-busy");
+      return;
+    }
+    this.applyPatch({ rollout, manifest, envelope, blockSize, patch: true }, patches);
+  }
+
+  /** Runs the patch manifest's update procedure (its fetch is the transfer), then hands it to Patches. */
+  private applyPatch(run: Run, patches: Patches): void {
+    this.run = run;
+    const state = { installedSequenceNumber: patches.sequenceNumber, minimumSecurityEpoch: this.minimumSecurityEpoch, vendorId: this.o.vendorId, classId: this.o.classId };
+    const host = new PatchDownloadHost(this.o.crypto, state, (request) => this.fetchPatch(run, request));
+    const end = (code: string | undefined, detail: string) => {
+      this.run = undefined;
+      this.log(`patch ${run.manifest.sequenceNumber} ${detail}`);
+      if (code === undefined) this.status(run, "confirmed", 100);
+      else this.refuse(run.rollout, run.manifest.sequenceNumber, code);
+    };
+    processManifest(run.manifest, host, "update").then(
+      () => {
+        if (this.stopped) return;
+        const source = host.fetched;
+        if (source === undefined) return end("suit-image-missing", "fetched no source");
+        this.status(run, "verified", 100);
+        try {
+          const info = patches.apply(run.envelope, source);
+          end(undefined, `applied: ${info.operations.length} operation(s) replaced`);
+        } catch (e) {
+          end(errorCode(e), `refused by the device's patches: ${errorCode(e)}: ${(e as Error)?.message ?? e}`);
+        }
+      },
+      (e: unknown) => {
+        if (!this.stopped) end(errorCode(e), `refused: ${errorCode(e)}: ${(e as Error)?.message ?? e}`);
+      },
+    );
+  }
+
+  /** The patch source over the block transfer, into memory: bounded, checked against the signed size and digest as it comes. */
+  private fetchPatch(run: Run, request: SuitFetchRequest): Promise<Uint8Array> {
+    if (request.uri !== undefined && request.uri.charAt(0) !== "#") fail("update-uri-unsupported", `the agent fetches over its own transfer, not from ${request.uri}`);
+    const size = request.imageSize;
+    if (size === undefined) return fail("suit-parameter-missing", "the manifest sets no source size: the transfer needs one");
+    // Refused before a block is asked for: a source over the limit never comes in.
+    const receiver = new ImageReceiver({ imageDigest: request.imageDigest, imageSize: size }, MAX_PATCH_SOURCE_BYTES, this.o.crypto.createSha256());
+    const buffer = new PatchSourceBuffer(size);
+    this.status(run, "offered", 0);
+    let reported = 0;
+    const transfer = new BlockTransfer({
+      ...this.o.transfer,
+      rollout: run.rollout,
+      size,
+      blockSize: run.blockSize,
+      start: 0,
+      receiver,
+      port: buffer,
+      timers: this.o.timers,
+      clock: this.o.clock,
+      send: (bytes) => this.link.send(UPDATE_TOPICS.get, bytes),
+      refuse: (code) => void this.link.refuse(code),
+      progress: (received) => {
+        const tenth = Math.floor(percent(received, size) / 10);
+        if (tenth > reported && received < size) {
+          reported = tenth;
+          this.status(run, "downloading", tenth * 10);
+        }
+      },
+    });
+    run.transfer = transfer;
+    this.log(`downloading the ${size} bytes of patch ${run.manifest.sequenceNumber} (rollout ${run.rollout})`);
+    if (this.link.state === "online") transfer.online();
+    return transfer.done.then(() => buffer.bytes);
   }
 
   /** A newer offer replaces the download in progress: it ends as update-superseded, its slot emptied. */

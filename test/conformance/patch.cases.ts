@@ -17,7 +17,7 @@ import type { StoragePort } from "../../sdk/ports/storage";
 import type { TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 import { openPublication } from "../../sdk/session/publications";
 import type { CompartmentHandle, CompartmentPort } from "../../sdk/patch/compartment";
-import { isPatchManifest, PATCH_COMPONENT } from "../../sdk/patch/format";
+import { isPatchManifest, MAX_PATCH_FAILURES, PATCH_COMPONENT } from "../../sdk/patch/format";
 import { verifyEnvelope } from "../../sdk/suit/envelope";
 import { parseManifest } from "../../sdk/suit/manifest";
 import { Patches } from "../../sdk/patch/patches";
@@ -92,7 +92,7 @@ interface Bench {
   patch(seq: number, source: string, options?: { keys?: CoseKey[]; classId?: Uint8Array; epoch?: number }): { envelope: Uint8Array; source: Uint8Array };
 }
 
-function bench(env: ConformanceEnv, compartments: CompartmentPort, options: { storage?: MapStorage; trust?: UpdateTrust; minimumEpoch?: number } = {}): Bench {
+function bench(env: ConformanceEnv, compartments: CompartmentPort, options: { storage?: MapStorage; trust?: UpdateTrust; minimumEpoch?: number; commandSeq?: number } = {}): Bench {
   const storage = options.storage ?? new MapStorage();
   const transport = new CaptureTransport();
   const port = new CountingPort(compartments);
@@ -116,7 +116,8 @@ function bench(env: ConformanceEnv, compartments: CompartmentPort, options: { st
     write: { target: (v) => void (target.value = v) },
     invoke: { probe: () => "original", reset: () => void (target.value = 20) },
   });
-  let seq = 0;
+  // A restarted device keeps its replay window: a bench over its storage goes on from `commandSeq`.
+  let seq = options.commandSeq ?? 0;
   return {
     device,
     storage,
@@ -320,6 +321,43 @@ export function patchCases(compartments: CompartmentPort): ConformanceCase[] {
         const built = b.patch(seq++, `export default { thermostat: { invoke: { probe() { return String(Function("whi" + "le (true) {}")()); } } } };`);
         b.device.patches!.apply(built.envelope, built.source);
         checkEqual(b.command("invoke.probe").code, "patch-failed", "a loop built from strings finds no evaluator");
+      },
+    },
+    {
+      name: "patch: the crash-loop limit: failures in a row, across a restart, revoke the patch (patch-revoked, stored); a success resets the count",
+      run(env) {
+        const first = bench(env, compartments);
+        const p = first.patch(1, `export default { thermostat: { write: { target(value) { throw new Error("broken, given " + value); } } } };`);
+        first.device.patches!.apply(p.envelope, p.source);
+        for (let i = 1; i < MAX_PATCH_FAILURES; i++) checkEqual(first.command("write.target", 10).code, "patch-failed", `failure ${i}`);
+        // A restart: the count is stored with the patch.
+        const second = bench(env, compartments, { storage: first.storage, commandSeq: 100 });
+        second.device.start();
+        second.transport.handlers?.onConnected(false);
+        checkEqual(second.device.patches!.active?.sequenceNumber, 1, "still active after the restart");
+        checkEqual(second.command("write.target", 10).code, "patch-failed", `failure ${MAX_PATCH_FAILURES}`);
+        checkEqual(second.device.patches!.active, undefined, "revoked");
+        const codes = second.transport.sent
+          .filter((s) => s.topic.endsWith("/events"))
+          .map((s) => openPublication(env.crypto, s.payload, publicKey(DEVICE_KEY), "event", DEVICE_ID).code);
+        // The revocation happens inside the call; the runtime reports the refused call when it returns.
+        checkEqual(codes.join(), "patch-revoked,patch-failed", "the revocation's event and the failure's");
+        checkEqual(second.command("write.target", 10).ok, true, "the original logic takes the write");
+        checkEqual(second.target.value, 10, "and stores it");
+        second.device.stop(false);
+        const third = bench(env, compartments, { storage: first.storage, commandSeq: 200 });
+        checkEqual(birthPatch(env, third), 0, "after another restart: no patch");
+        checkEqual(third.command("write.target", 29).ok, true, "the write");
+        checkEqual(third.target.value, 29, "the original logic");
+        checkRefused(() => third.device.patches!.apply(p.envelope, p.source), "suit-rollback", "the revoked patch again");
+        // Failures with successes between them never trip it.
+        const picky = third.patch(2, `export default { thermostat: { write: { target(value, ctx) { if (value > 25) throw new Error("too hot"); return ctx.original(value); } } } };`);
+        third.device.patches!.apply(picky.envelope, picky.source);
+        for (let round = 0; round < 3; round++) {
+          for (let i = 1; i < MAX_PATCH_FAILURES; i++) checkEqual(third.command("write.target", 28).code, "patch-failed", `round ${round}, failure ${i}`);
+          checkEqual(third.command("write.target", 15).ok, true, `round ${round}, a success`);
+        }
+        checkEqual(third.device.patches!.active?.sequenceNumber, 2, "never revoked");
       },
     },
     {

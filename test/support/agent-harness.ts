@@ -6,7 +6,7 @@
 
 import type { ExecutionContext } from "ava";
 import { until } from "./devices";
-import { Device } from "../../sdk/device";
+import { Device, type DeviceOptions } from "../../sdk/device";
 import { publicKey, type CoseKey } from "../../sdk/cose/key";
 import { utf8 } from "../../sdk/cbor/encode";
 import type { CborMap } from "../../sdk/cbor/types";
@@ -91,6 +91,10 @@ export interface HarnessOptions {
   readonly app?: string;
   readonly agent?: Partial<Omit<UpdateAgentOptions, "device" | "port" | "storage" | "crypto" | "clock" | "timers">>;
   readonly capacity?: number;
+  /** Patches of door logic on the Device (sdk/patch); none by default. */
+  readonly patches?: DeviceOptions["patches"];
+  /** The app: registers its doors on each boot's Device, before it starts. */
+  readonly setup?: (device: Device) => void;
 }
 
 export class AgentHarness {
@@ -140,7 +144,9 @@ export class AgentHarness {
       ports: { crypto: nodeCrypto, clock: nodeClock, timers: nodeTimers, storage: this.storage, transport: this.transport },
       firmware: { version: this.firmware() },
       session: { backoffInitialMs: 20 },
+      patches: this.options.patches,
     });
+    this.options.setup?.(this.device);
     const ids = exampleIds(this.options.app ?? "thermostat");
     this.agent = new UpdateAgent({
       ...ids,

@@ -5,13 +5,14 @@ import { buildEnvelope } from "../../../sdk/suit/builder";
 import { DEFAULT_SUIT_LIMITS } from "../../../sdk/suit/limits";
 import { checkPatchSource, MAX_PATCH_SOURCE_BYTES, PATCH_COMPONENT } from "../../../sdk/patch/format";
 import { nodeCrypto } from "../../../ports/node/crypto";
+import { INTEGRATED_IMAGE, withIntegratedImage } from "../../server/update-package";
 import { out, parseFlags, positionals, readInput, readKeyFile, required, usageError, writeOutput } from "../util";
 import { kidText, manifestFlags } from "./update";
 
 export const name = "patch";
 export const summary = "Create signed patches of door logic (JavaScript in a SUIT envelope)";
 export const usage = `Usage: gatehouse patch create FILE.js --seq N --vendor-id UUID --class-id UUID
-                              --key FILE.key [--key FILE.key]... [--epoch N] --out FILE.suit
+                              --key FILE.key [--key FILE.key]... [--epoch N] [--integrate] --out FILE.suit
 
 A patch replaces the logic behind door operations without reflashing: JavaScript source of the form
   export default { thermostat: { write: { target(value, ctx) { return ctx.original(value > 25 ? 25 : value); } } } };
@@ -29,6 +30,9 @@ create   Checks FILE.js as a device will (at most ${MAX_PATCH_SOURCE_BYTES} byte
   --class-id UUID  the device class's UUID
   --key FILE.key   a private update key from 'gatehouse keygen' (repeat for more signers, at most ${DEFAULT_SUIT_LIMITS.maxSignatures})
   --epoch N        the security epoch (default 0)
+  --integrate      carry FILE.js inside the file, as SUIT's integrated payload "${INTEGRATED_IMAGE}", for
+                   'gatehouse update push': the fleet server strips it, offers the envelope and serves
+                   the source in blocks; the device applies the patch without a restart
   --out FILE.suit  where to write the envelope (replaced if it exists)
 
 Options:
@@ -51,6 +55,7 @@ async function create(argv: string[]): Promise<number> {
       "class-id": { type: "string" },
       key: { type: "string", multiple: true },
       epoch: { type: "string" },
+      integrate: { type: "boolean" },
       out: { type: "string" },
     },
   });
@@ -69,10 +74,13 @@ async function create(argv: string[]): Promise<number> {
   }
   checkPatchSource(text);
   const imageDigest = nodeCrypto.sha256(source);
-  const envelope = buildEnvelope(nodeCrypto, { sequenceNumber, vendorId, classId, imageDigest, imageSize: source.length, securityEpoch, componentId: PATCH_COMPONENT }, keys);
-  writeOutput(outPath, envelope, { force: true });
+  const integrate = values.integrate === true;
+  const uri = integrate ? INTEGRATED_IMAGE : undefined;
+  const envelope = buildEnvelope(nodeCrypto, { sequenceNumber, vendorId, classId, imageDigest, imageSize: source.length, securityEpoch, uri, componentId: PATCH_COMPONENT }, keys);
+  const file = integrate ? withIntegratedImage(envelope, source) : envelope;
+  writeOutput(outPath, file, { force: true });
   out(
-    `wrote ${outPath} (patch envelope, ${envelope.length} bytes): seq ${sequenceNumber}, source ${sourcePath} ${source.length} bytes sha256 ${toHex(imageDigest)}, ` +
+    `wrote ${outPath} (patch envelope, ${envelope.length} bytes${integrate ? `, with the source integrated as "${INTEGRATED_IMAGE}": ${file.length} bytes` : ""}): seq ${sequenceNumber}, source ${sourcePath} ${source.length} bytes sha256 ${toHex(imageDigest)}, ` +
       `epoch ${securityEpoch}, signed by ${keys.map(kidText).join(", ")}`,
   );
   return 0;

@@ -18,7 +18,7 @@ import { nodeCrypto } from "../../../ports/node/crypto";
 import { publicKey } from "../../../sdk/cose/key";
 import { bytesEqual } from "../../../sdk/bytes";
 import { signTrustUpdate, type UpdateTrustDocument } from "../../../sdk/update/trust";
-import { INTEGRATED_IMAGE, MAX_UPDATE_FILE, splitIntegratedPayloads, withIntegratedImage } from "../../server/update-package";
+import { INTEGRATED_IMAGE, MAX_UPDATE_FILE, readUpdatePackage, splitIntegratedPayloads, withIntegratedImage } from "../../server/update-package";
 import { note, out, parseFlags, positionals, readInput, readKeyFile, required, SERVER_ACCESS_HELP, SERVER_ACCESS_OPTIONS, serverAccess, usageError, writeOutput } from "../util";
 import type { Rollout } from "../../server/rollouts";
 
@@ -76,7 +76,8 @@ trust    Writes a signed trust update: the update keys and threshold that replac
   --min-epoch N    the new minimum security epoch (default 0; never lower than the current one)
   --out FILE       where to write the trust update (replaced if it exists)
 
-push     Starts a rollout of FILE.suit (from 'update create': the image travels inside it) on the fleet
+push     Starts a rollout of FILE.suit (from 'update create --integrate', or a patch from 'patch create
+         --integrate': the image or the patch source travels inside it) on the fleet
          server, then shows a progress bar per device until the rollout ends (redrawn in place on a
          terminal, one line per change otherwise), and a summary: confirmed, refused (with the devices'
          codes), rolled back, failed. Exits 1 when any device did not confirm. The server offers the
@@ -458,6 +459,11 @@ async function push(argv: string[]): Promise<number> {
   const { readFileBounded } = await import("../../files");
   // The file goes up as base64 inside the JSON body: three bytes become four.
   const bytes = readFileBounded(resolve(file), { maxBytes: Math.floor((MAX_ROLLOUT_BODY - 4096) / 4) * 3, code: "file" });
+  // The server takes the image (or patch source) only from inside the file: say how to make one, here.
+  const update = readUpdatePackage(bytes);
+  if (update.image === undefined) {
+    fail("suit-image-missing", `${file} carries no ${update.patch ? "patch source: make it with 'gatehouse patch create --integrate'" : "image: make it with 'gatehouse update create --integrate'"}`);
+  }
   const server = (await serverAccess(values))!;
   const { apiRequest } = await import("../../client/api");
   const body = { update: Buffer.from(bytes).toString("base64"), ...(values.all ? { all: true } : { devices }), waveSize, maxFailures };
