@@ -6,11 +6,8 @@
 // patches refuses it (patch-unavailable) even though its build's sequence number is the patch's.
 import "./patch-ses";
 import test from "ava";
-import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { FleetServer } from "../host/server/fleet-server";
 import { createFleetHttpApi } from "../host/server/http-api";
 import { serveHttp } from "../host/server/http-serve";
@@ -18,6 +15,7 @@ import { readIdentity } from "../host/identity-files";
 import { MemorySlotFiles } from "../host/sim/memory-slots";
 import { simBuild } from "../host/sim/build";
 import { startMosquitto } from "./support/brokers";
+import { runGatehouse } from "./support/cli";
 import { until } from "./support/devices";
 import { guardOf, tokenFor } from "./support/api-access";
 import { exampleIds, provisionFleet, trustDocument, updateKeys } from "./support/updates";
@@ -36,20 +34,10 @@ import { MemoryStorage } from "../ports/node/storage";
 import { nodeClock, nodeTimers } from "../ports/node/platform";
 import { NodeMqttTransport } from "../ports/node/transport";
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "gatehouse.js");
-const run = promisify(execFile);
 /** The devices' build was installed by manifest 3: the patch's sequence number is 3 too (they count apart). */
 const BUILD_SEQ = 3;
 
-async function gatehouse(args: string[], token = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "", GATEHOUSE_TOKEN: token }, timeout: 110_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const failed = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failed.code === "number" ? failed.code : -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
-}
+const gatehouse = (args: string[], token = "") => runGatehouse(args, { token });
 
 const thermostat = defineDoor({
   name: "thermostat",

@@ -2,33 +2,21 @@
 // served over HTTP (token auth), mosquitto, and simulated devices running the update agent. Standard
 // output is not a terminal here, so the progress comes as plain lines, one per change.
 import test from "ava";
-import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { FleetServer } from "../host/server/fleet-server";
 import { createFleetHttpApi } from "../host/server/http-api";
 import { serveHttp } from "../host/server/http-serve";
 import { Simulator } from "../host/sim/simulator";
 import { thermostatApp } from "../host/sim/apps";
 import { startMosquitto } from "./support/brokers";
+import { runGatehouse } from "./support/cli";
 import { until } from "./support/devices";
 import { guardOf, tokenFor } from "./support/api-access";
 import { exampleIds, provisionFleet, simUpdate, trustDocument, updateKeys } from "./support/updates";
 
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), "..", "bin", "gatehouse.js");
-const run = promisify(execFile);
 
-async function gatehouse(args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: "1", GATEHOUSE_DEBUG: "", GATEHOUSE_TOKEN: token }, timeout: 110_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const failed = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof failed.code === "number" ? failed.code : -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
-}
+const gatehouse = (args: string[], token = "") => runGatehouse(args, { token });
 
 test("update push shows progress per device and a summary; a refused update exits 1 with the devices' codes; status and abort", async (t) => {
   const broker = await startMosquitto();

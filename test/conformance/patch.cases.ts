@@ -44,7 +44,7 @@ const thermostat = defineDoor({
 });
 
 /** Storage in memory: a restart is a new Device over the same one. */
-class MapStorage implements StoragePort {
+export class MapStorage implements StoragePort {
   readonly values = new Map<string, Uint8Array>();
   read(key: string): Uint8Array | undefined {
     return this.values.get(key);

@@ -16,7 +16,6 @@ import { publicKey } from "../../sdk/cose/key";
 import { defineDoor, t } from "../../sdk/index";
 import { TrustList } from "../../sdk/trust";
 import { buildEnvelope } from "../../sdk/suit/builder";
-import type { StoragePort } from "../../sdk/ports/storage";
 import type { TransportHandlers, TransportPort } from "../../sdk/ports/transport";
 import { openPublication } from "../../sdk/session/publications";
 import { Patches } from "../../sdk/patch/patches";
@@ -30,6 +29,7 @@ import { xsCompartments } from "../../ports/moddable/compartment";
 import { nobleCrypto } from "../../ports/noble/crypto";
 import { CLASS_ID, ED_KEYS, VENDOR_ID } from "../conformance/suit-support";
 import { FakeClock } from "../conformance/doors.cases";
+import { MapStorage } from "../conformance/patch.cases";
 
 const DEVICE_ID = "xs-agent-1";
 const DEVICE_KEY = ED_KEYS[4];
@@ -44,19 +44,6 @@ const thermostat = defineDoor({
 
 function send(message: unknown): void {
   issueCommand(new TextEncoder().encode(JSON.stringify(message)).buffer as ArrayBuffer);
-}
-
-class MapStorage implements StoragePort {
-  readonly values = new Map<string, Uint8Array>();
-  read(key: string): Uint8Array | undefined {
-    return this.values.get(key);
-  }
-  write(key: string, value: Uint8Array): void {
-    this.values.set(key, value.slice());
-  }
-  remove(key: string): void {
-    this.values.delete(key);
-  }
 }
 
 interface Scene {
