@@ -8,7 +8,9 @@ import "./patch-ses";
 import test from "ava";
 import { harnessFor, untilOnline, type AgentHarness } from "./support/agent-harness";
 import { exampleIds, trustDocument, updateKeys } from "./support/updates";
-import { until } from "./support/devices";
+import { sleep, until } from "./support/devices";
+import { encodeStop } from "../sdk/update/messages";
+import { BOOT_RECORD_FILE } from "../sdk/update/file-port";
 import { utf8 } from "../sdk/cbor/encode";
 import type { CoseKey } from "../sdk/cose/key";
 import type { Device } from "../sdk/device";
@@ -101,6 +103,29 @@ test("a patch offered over the air is pulled in blocks and applied without a res
   t.is(h.births().at(-1)!.get("patch"), 3, "the birth after a restart names the patch");
   t.is(write(b, 29), "ok");
   t.is(b.stored.value, 25, "the restored patch still clamps");
+});
+
+test("a stop during a patch's download ends it as aborted, and only that: no refusal, the update port untouched, no patch active", async (t) => {
+  const b = bench(t);
+  const { h } = b;
+  await untilOnline(h);
+  const { envelope, source } = patchOf(4, CLAMP);
+  // Only the first block is answered: the download stays in the middle.
+  h.server = { answer: (_rollout, offset, length) => (offset === 0 ? source.slice(0, length) : undefined) };
+  h.offer("p1", envelope, 64);
+  await until("the blocks asked for", () => h.requests.length >= 2);
+  const bootRecord = h.slots.read(BOOT_RECORD_FILE, 0, 256);
+  h.deliver("update/offer", encodeStop({ rollout: "p1" }));
+  await until("aborted", () => h.statuses().includes("aborted"));
+  await sleep(1200); // longer than the transfer's longest retry wait in the harness: a refusal would be out by now
+  t.deepEqual(h.statuses().filter((s) => !s.startsWith("downloading")), ["offered", "aborted"], h.statuses().join(", "));
+  t.deepEqual(h.events(), [], "no refusal: the server asked for the stop");
+  t.deepEqual(h.slots.read(BOOT_RECORD_FILE, 0, 256), bootRecord, "the boot record was not rewritten");
+  t.is(h.port.boot().state, "normal", "the update port was not touched");
+  t.is(h.device.patches!.active, undefined, "no patch active");
+  t.true(h.lines.some((l) => /rollout p1 stopped by the server: manifest 4 aborted at byte \d+$/.test(l)), h.lines.join("\n"));
+  t.is(write(b, 28), "ok");
+  t.is(b.stored.value, 28, "the original logic runs");
 });
 
 test("a tampered patch is refused with its code and nothing changes: a changed envelope before any block, a changed source after the blocks", async (t) => {

@@ -475,7 +475,7 @@ export class UpdateAgent implements DeviceService, SuitHost {
         }
       },
       (e: unknown) => {
-        if (!this.stopped) end(errorCode(e), `refused: ${errorCode(e)}: ${(e as Error)?.message ?? e}`);
+        if (!this.stopped && !run.aborted) end(errorCode(e), `refused: ${errorCode(e)}: ${(e as Error)?.message ?? e}`);
       },
     );
   }
@@ -545,8 +545,9 @@ export class UpdateAgent implements DeviceService, SuitHost {
       run.transfer?.cancel(new GatehouseError("internal", "the server stopped the rollout")); // never reported: run.aborted
     }
     this.run = undefined;
-    this.clearJob(true);
-    this.log(`rollout ${stop.rollout} stopped by the server: manifest ${seq} aborted at byte ${received}, the slot emptied`);
+    // A patch comes into memory, not a slot: it has no job and nothing on the port to empty.
+    if (job !== undefined) this.clearJob(true);
+    this.log(`rollout ${stop.rollout} stopped by the server: manifest ${seq} aborted at byte ${received}${job !== undefined ? ", the slot emptied" : ""}`);
     this.link.publish("update", { rollout: stop.rollout, manifest: seq, state: "aborted", progress: size === 0 ? 0 : percent(received, size) });
   }
 
