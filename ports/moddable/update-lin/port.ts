@@ -81,7 +81,8 @@ export class LinSlotFiles implements SlotFiles {
     } finally {
       file.close();
     }
-    if (!File.rename(temporary, this.folder + name)) fail("update-slot", `rename ${temporary} failed`);
+    // A bare name: lin's File.rename takes a path in `to` only when it is absolute ("invalid to" otherwise).
+    if (!File.rename(temporary, name)) fail("update-slot", `rename ${temporary} failed`);
   }
 }
 
