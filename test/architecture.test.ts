@@ -115,7 +115,7 @@ test("every module the SDK's index loads at run time is mapped by the root Modda
 
 test("package.json exports and the Moddable manifests map the same package names", (t) => {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> };
-  const modules = ["manifest.json", "boards/manifest.json"].flatMap((m) => Object.keys((JSON.parse(readFileSync(join(root, m), "utf8")) as { modules: Record<string, unknown> }).modules));
+  const modules = ["manifest.json", "boards/manifest.json", "ports/moddable/manifest_update.json"].flatMap((m) => Object.keys((JSON.parse(readFileSync(join(root, m), "utf8")) as { modules: Record<string, unknown> }).modules));
   const names = Object.keys(pkg.exports)
     .filter((key) => key !== "./package.json" && key !== "./ports/node")
     .map((key) => `gatehouse/${key.slice(2)}`);

@@ -16,8 +16,12 @@
 //                                  the app's manifest must include Moddable's mqttsclient (device.network.mqtts)
 //   brokercert=HEX brokerclientkey=HEX  optional client certificate: hex of broker-cert.der and broker-key.der
 //   keepalive=SECONDS              optional MQTT keep-alive (default 30): how soon a dead link is noticed
-// The identity is kept in Preference (domain "gh-identity"), so a later build may leave devicekey and trust
-// out; a build that gives them replaces what is stored (re-provisioning). Nothing is written when the
+//   updatetrust=HEX                signed updates: hex of update-trust.cbor (gatehouse provision --update-key);
+//                                  the app's manifest must include ports/moddable/manifest_update.json
+//   vendorid=UUID classid=UUID     optional update ids (default: derived from "gatehouse vendor" and the app's name)
+//   updatedir=PATH updatecapacity=BYTES  lin only: the slot folder and a slot's size (update-lin/port.ts)
+// The identity and the update trust are kept in Preference (domain "gh-identity"), so a later build may
+// leave devicekey, trust and updatetrust out; a build that gives them replaces what is stored (re-provisioning). Nothing is written when the
 // stored bytes are the same: flash is not worn on every boot.
 //
 // A configuration that cannot work (no broker, no identity, a key that is not a private ES256 key) stops
@@ -82,9 +86,10 @@ function required(name: string, hint: string): string {
 
 /**
  * One part of the identity: from config (checked by `parse`, then stored unless the same bytes are stored
- * already), else from Preference. `parse` runs on stored bytes too: damage is reported, not used.
+ * already), else from Preference; undefined when neither has it. `parse` runs on stored bytes too: damage
+ * is reported, not used.
  */
-function identityPart<T>(part: "key" | "trust", configName: string, parse: (bytes: Uint8Array) => T): T {
+function storedPart<T>(part: "key" | "trust" | "update-trust", configName: string, parse: (bytes: Uint8Array) => T): T | undefined {
   const given = option(configName);
   const stored = nvs.get(IDENTITY_DOMAIN, part);
   if (given !== undefined) {
@@ -96,7 +101,20 @@ function identityPart<T>(part: "key" | "trust", configName: string, parse: (byte
   }
   if (stored instanceof ArrayBuffer) return parse(new Uint8Array(stored));
   if (stored !== undefined) return fail("storage-corrupt", `preference ${IDENTITY_DOMAIN}/${part} holds a ${typeof stored}, not bytes`);
-  return fail("identity-missing", `no ${configName} is stored on this device: build once with ${configName}=HEX (from gatehouse provision)`);
+  return undefined;
+}
+
+function identityPart<T>(part: "key" | "trust", configName: string, parse: (bytes: Uint8Array) => T): T {
+  return storedPart(part, configName, parse) ?? fail("identity-missing", `no ${configName} is stored on this device: build once with ${configName}=HEX (from gatehouse provision)`);
+}
+
+/**
+ * ./updates.ts, which only builds that include manifest_update.json have. Named through a variable so
+ * that an app without updates type-checks and builds without it; it loads only when it is used.
+ */
+const UPDATES_MODULE: string = "gatehouse/ports/moddable/updates";
+interface UpdatesModule {
+  startUpdates(context: { name: string; device: Device; trust: Uint8Array; crypto: CryptoPort; clock: ClockPort; timers: TimerPort; storage: StoragePort; option: typeof option; log(line: string): void }): unknown;
 }
 
 /** A DER value given in config as hex. */
@@ -133,6 +151,8 @@ function describe(error: unknown): string {
 export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
   const onError = (error: unknown) => trace(`${app.name}: ${describe(error)}\n`);
   let gatehouse: Device;
+  let updateTrust: Uint8Array | undefined;
+  const storage = new PreferenceStorage(DEVICE_DOMAIN);
   try {
     const broker = required("broker", "HOST");
     const tls = brokerTls();
@@ -158,7 +178,7 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
         crypto: moddableCrypto,
         clock: moddableClock,
         timers: moddableTimers,
-        storage: new PreferenceStorage(DEVICE_DOMAIN),
+        storage,
         transport: new Ecma419MqttTransport({ network, host: broker, port, tls }),
       },
       firmware: { version: app.firmware },
@@ -170,6 +190,7 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
         onStateChange: (state, detail) => trace(`${app.name}: ${state} (${detail})\n`),
       },
     });
+    updateTrust = storedPart("update-trust", "updatetrust", (bytes) => bytes);
     app.install({
       id: gatehouse.id,
       device: gatehouse,
@@ -185,7 +206,20 @@ export function startDevice<P>(app: DeviceApp<P>): Device | undefined {
     onError(e);
     return undefined;
   }
-  gatehouse.start();
-  trace(`${app.name}: ${gatehouse.id} starting, ${app.firmware}\n`);
+  const start = (device: Device) => {
+    device.start();
+    trace(`${app.name}: ${device.id} starting, ${app.firmware}\n`);
+  };
+  if (updateTrust === undefined) start(gatehouse);
+  else {
+    // The agent attaches before the device starts, so the first birth names the running build's update state.
+    const trust = updateTrust;
+    import(UPDATES_MODULE)
+      .then((updates: UpdatesModule) => {
+        updates.startUpdates({ name: app.name, device: gatehouse, trust, crypto: moddableCrypto, clock: moddableClock, timers: moddableTimers, storage, option, log: (line) => trace(`${line}\n`) });
+        start(gatehouse);
+      })
+      .catch(onError);
+  }
   return gatehouse;
 }
