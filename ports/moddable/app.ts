@@ -20,6 +20,7 @@
 //                                  the app's manifest must include ports/moddable/manifest_update.json
 //   vendorid=UUID classid=UUID     optional update ids (default: derived from "gatehouse vendor" and the app's name)
 //   updatedir=PATH updatecapacity=BYTES  lin only: the slot folder and a slot's size (update-lin/port.ts)
+//   healthdeadline=SECONDS         optional: how long a trial build has to pass its health check (default 60)
 // The identity and the update trust are kept in Preference (domain "gh-identity"), so a later build may
 // leave devicekey, trust and updatetrust out; a build that gives them replaces what is stored (re-provisioning). Nothing is written when the
 // stored bytes are the same: flash is not worn on every boot.

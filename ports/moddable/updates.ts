@@ -28,6 +28,15 @@ function uuidOption(context: UpdateContext, name: string, fallbackName: string):
   return parseUuid(text) ?? fail("config-invalid", `config ${name} ${text} is not a UUID`);
 }
 
+/** config healthdeadline=SECONDS: how long a trial build has to pass its health check (default 60). */
+function healthDeadlineMs(context: UpdateContext): number | undefined {
+  const text = context.option("healthdeadline");
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) fail("config-invalid", `config healthdeadline ${text} is not 1 to 3600 seconds`);
+  return seconds * 1000;
+}
+
 /** Attaches the update agent to `device` (before it starts): the ids default as in the host simulator. */
 export function startUpdates(context: UpdateContext): UpdateAgent {
   return new UpdateAgent({
@@ -40,6 +49,7 @@ export function startUpdates(context: UpdateContext): UpdateAgent {
     vendorId: uuidOption(context, "vendorid", DEFAULT_VENDOR_NAME),
     classId: uuidOption(context, "classid", classNameOf(context.name)),
     trust: decodeTrustDocument(context.trust),
+    healthDeadlineMs: healthDeadlineMs(context),
     log: (line) => context.log(`${context.name}: update: ${line}`),
   });
 }

@@ -135,7 +135,7 @@ export function verifyEnvelope(crypto: CryptoPort, bytes: Uint8Array, trust: Upd
   const envelope = decodeEnvelope(crypto, bytes, options);
   const { signers, signatures } = verifyThreshold(crypto, envelope.authenticationBlocks, envelope.signedDigest, trust, envelope.limits);
   const verified: VerifiedEnvelope = { ...envelope, verified: true, signers, signatures };
-  verifiedEnvelopes.add(verified);
+  markedVerifiedEnvelopes().add(verified);
   return verified;
 }
 
@@ -188,11 +188,14 @@ export function verifyThreshold(
   return { signers, signatures };
 }
 
-/** Envelopes verifyEnvelope returned: parseManifest takes no other (a type can be faked, this cannot). */
-const verifiedEnvelopes = new WeakSet<SuitEnvelope>();
+/** Envelopes verifyEnvelope returned: parseManifest takes no other (a type can be faked, this cannot). Made on first use: a Moddable app
+ * preloads this module, and a WeakSet made at load time would be read-only in flash (sdk/doors/validate.ts).
+ */
+let verifiedEnvelopes: WeakSet<SuitEnvelope> | undefined;
+const markedVerifiedEnvelopes = (): WeakSet<SuitEnvelope> => (verifiedEnvelopes ??= new WeakSet<SuitEnvelope>());
 
 export function isVerifiedEnvelope(envelope: SuitEnvelope): envelope is VerifiedEnvelope {
-  return verifiedEnvelopes.has(envelope);
+  return markedVerifiedEnvelopes().has(envelope);
 }
 
 interface Budget {

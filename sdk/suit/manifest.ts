@@ -158,15 +158,18 @@ function parse(crypto: CryptoPort, envelope: SuitEnvelope, verified: boolean, si
     signers,
     limits,
   };
-  if (verified) verifiedManifests.add(manifest);
+  if (verified) markedVerifiedManifests().add(manifest);
   return manifest;
 }
 
-/** Manifests parseManifest made from verified envelopes: the only ones the interpreter runs on a device. */
-const verifiedManifests = new WeakSet<SuitManifest>();
+/** Manifests parseManifest made from verified envelopes: the only ones the interpreter runs on a device. Made on first use: a Moddable app
+ * preloads this module, and a WeakSet made at load time would be read-only in flash (sdk/doors/validate.ts).
+ */
+let verifiedManifests: WeakSet<SuitManifest> | undefined;
+const markedVerifiedManifests = (): WeakSet<SuitManifest> => (verifiedManifests ??= new WeakSet<SuitManifest>());
 
 export function isVerifiedManifest(manifest: SuitManifest): boolean {
-  return verifiedManifests.has(manifest);
+  return markedVerifiedManifests().has(manifest);
 }
 
 /**

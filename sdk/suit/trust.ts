@@ -21,8 +21,11 @@ export interface UpdateTrust {
   readonly threshold: number;
 }
 
-/** Trusts made by createUpdateTrust: the only ones a verifier accepts (their keys were checked). */
-const checkedTrusts = new WeakSet<UpdateTrust>();
+/** Trusts made by createUpdateTrust: the only ones a verifier accepts (their keys were checked). Made on first use: a Moddable app
+ * preloads this module, and a WeakSet made at load time would be read-only in flash (sdk/doors/validate.ts).
+ */
+let checkedTrusts: WeakSet<UpdateTrust> | undefined;
+const markedCheckedTrusts = (): WeakSet<UpdateTrust> => (checkedTrusts ??= new WeakSet<UpdateTrust>());
 
 /**
  * Checks and freezes an update trust. Two entries with the same key material under different kids
@@ -47,7 +50,7 @@ export function createUpdateTrust(keys: readonly CoseKey[], threshold: number): 
     publicKeys.push(Object.freeze(publicKey(key)));
   }
   const trust: UpdateTrust = Object.freeze({ keys: Object.freeze(publicKeys), threshold });
-  checkedTrusts.add(trust);
+  markedCheckedTrusts().add(trust);
   return trust;
 }
 
@@ -56,5 +59,5 @@ export function createUpdateTrust(keys: readonly CoseKey[], threshold: number): 
  * twice under two kids and let a single signer meet a threshold of two.
  */
 export function checkUpdateTrust(trust: UpdateTrust): void {
-  if (!checkedTrusts.has(trust)) fail("suit-trust-invalid", "the update trust was not made by createUpdateTrust");
+  if (!markedCheckedTrusts().has(trust)) fail("suit-trust-invalid", "the update trust was not made by createUpdateTrust");
 }

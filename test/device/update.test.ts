@@ -138,3 +138,27 @@ test.serial("a signed update (2 of 3 keys) is offered, downloaded in blocks, ver
   t.log(`ESP32 memory, new build through its trial boot and confirm: ${trial.text}`);
   t.true(download.slots > 0 && download.slots < 4928 && download.chunks < 78848, download.text);
 }));
+
+test.serial("a build that fails its health check is rolled back: it boots on trial, its door's self-test fails until the deadline, the agent rolls back and the previous mc.so (1.1) runs again and reports rolled-back (update-unhealthy)", withOutput(async (t) => {
+  const { w, boot } = get();
+  // The third build: a door that cannot read its own firmware text (health=fail), 10 s to pass its health check.
+  const failing = await buildApp(APP, { ...config, firmware: "update-app 1.2", health: "fail", healthdeadline: "10" });
+  const update = signedUpdate(failing.mcso, 3);
+  const before = boot.boots.length;
+  await w.server.offerUpdate({ device: w.id, rollout: "r-1.2", update: update.prepared, blockSize: BLOCK });
+  const trial = await boot.booted(before + 1, 900_000);
+  t.is(trial.after, RESTART_STATUS, "1.1 asked for a restart into the new build");
+  t.is(trial.slot, 0, "the new build went to the slot 1.1 does not run from");
+  const back = await boot.booted(before + 2, 300_000);
+  t.is(back.after, RESTART_STATUS, "the trial build gave up and asked for the restart itself");
+  t.is(back.slot, 1, "the bootloader boots 1.1's slot again");
+  const status = await until("rolled-back at the fleet server", () => {
+    const s = w.server.updateState(w.id)?.status;
+    return s?.rollout === "r-1.2" && s.state === "rolled-back" && s;
+  }, 300_000);
+  t.is(status.code, "update-unhealthy");
+  t.like(w.server.updateState(w.id)?.installed, { seq: 2 });
+  t.is(await firmwareRead(w), "update-app 1.1", "the previous build runs");
+  t.true(trial.app.output.some((line) => line.includes("health check")), "the trial build ran its health check");
+  t.deepEqual(xsFailures([...trial.app.output, ...back.app.output]), []);
+}));
